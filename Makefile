@@ -1,0 +1,60 @@
+# fbnet build. `make` builds build/fbnet; `make test` builds and runs every
+# test; `make demo` installs what is missing, builds and runs the main job.
+# SAN=1 builds everything with AddressSanitizer + UBSan into build-san/.
+
+CC      ?= cc
+SAN     ?= 0
+ifeq ($(SAN),1)
+BUILD   ?= build-san
+OPT     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD   ?= build
+OPT     := -O3 -g
+endif
+
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -march=x86-64-v3 -fopenmp -Wall -Wextra \
+           -Iinclude -Isrc -I/usr/include/stb -MMD -MP
+LDLIBS  += -ldnnl -lcjson -lz -lm
+LDFLAGS += -fopenmp $(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined,)
+comma := ,
+
+LIB_SRC  := $(shell find src -name '*.c' | sort)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC  := $(shell find tools -name '*.c' | sort)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test demo deps clean bench
+all: $(BUILD)/fbnet
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libfbnet.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/fbnet: $(CLI_OBJ) $(BUILD)/libfbnet.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/check.o $(BUILD)/libfbnet.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+test: $(BUILD)/fbnet $(TEST_BIN)
+	@BUILD=$(BUILD) bash scripts/run_tests.sh $(TEST_BIN)
+
+deps:
+	bash scripts/install_deps.sh
+
+demo: deps
+	$(MAKE) all
+	bash scripts/demo.sh
+
+bench: $(BUILD)/fbnet
+	@echo "see bench/README.md"
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d)

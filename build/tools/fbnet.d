@@ -1,0 +1,1 @@
+build/tools/fbnet.o: tools/fbnet.c

@@ -1,0 +1,65 @@
+/* fbnet: FBNetV5 multi-task neural architecture search in C.
+ *
+ * Public API. Every fallible call takes an fb_status * and returns 0 on
+ * success or -1 with a message naming the file/field at fault in status.msg.
+ */
+#ifndef FBNET_H
+#define FBNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FBNET_VERSION "0.1.0"
+
+typedef struct fb_status {
+  char msg[1024];
+} fb_status;
+
+/* ---- Architectures ---------------------------------------------------- */
+
+/* How the builder turns an arch file into a network. */
+typedef struct fb_build_opts {
+  int input_size;   /* square input resolution (e.g. 224) */
+  int in_channels;  /* 3 for RGB, 1 for Fashion-MNIST */
+  int num_classes;  /* classifier outputs */
+  double width;     /* width multiplier; channels rounded with div8 */
+  int standard_padding; /* 1: ignore explicit paddings and use k/2 everywhere */
+} fb_build_opts;
+
+fb_build_opts fb_build_opts_default(void);
+
+/* FBNet channel rounding (SPEC section 2). */
+int fb_div8(double n);
+
+typedef struct fb_arch fb_arch; /* a parsed arch file */
+
+fb_arch *fb_arch_load(const char *path, fb_status *st);
+fb_arch *fb_arch_parse(const char *json_text, const char *path_for_errors, fb_status *st);
+void fb_arch_free(fb_arch *a);
+const char *fb_arch_name(const fb_arch *a);
+
+/* ---- Networks --------------------------------------------------------- */
+
+typedef struct fb_net fb_net; /* graph + parameters, ready to run */
+
+fb_net *fb_net_build(const fb_arch *arch, const fb_build_opts *opts, uint64_t seed,
+                     fb_status *st);
+void fb_net_free(fb_net *net);
+
+/* Per-layer table of shapes, params and multiply-adds (at batch 1). */
+typedef struct fb_count {
+  double macs;          /* published convention: conv/linear MACs + global pool inputs */
+  double params;        /* conv + linear weights only */
+  double params_all;    /* every trainable value, incl. biases and BN */
+} fb_count;
+
+fb_count fb_net_count(const fb_net *net);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

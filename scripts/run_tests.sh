@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs each test binary, then the CLI tests, and prints "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+passed=0; failed=0; failed_names=()
+run_one() {
+  local name=$1; shift
+  local start=$(date +%s)
+  if "$@" > "$BUILD/tests/$name.log" 2>&1; then
+    passed=$((passed+1)); echo "PASS $name ($(( $(date +%s) - start ))s)"
+  else
+    failed=$((failed+1)); failed_names+=("$name"); echo "FAIL $name ($(( $(date +%s) - start ))s)"
+    tail -n 30 "$BUILD/tests/$name.log" | sed 's/^/    /'
+  fi
+}
+mkdir -p "$BUILD/tests"
+for t in "$@"; do run_one "$(basename "$t")" "$t"; done
+for t in tests/cli/test_*.sh; do
+  [ -e "$t" ] || continue
+  run_one "$(basename "$t" .sh)" env FBNET="$BUILD/fbnet" bash "$t"
+done
+echo
+[ ${#failed_names[@]} -eq 0 ] || echo "failed: ${failed_names[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,204 @@
+#include "core/graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+
+void fb_graph_init(fb_graph *g) {
+  memset(g, 0, sizeof *g);
+  fb_params_init(&g->params);
+}
+
+static void free_node_buffers(fb_node *nd) {
+  free(nd->out);
+  free(nd->dout);
+  free(nd->ws);
+  nd->out = nd->dout = nd->ws = NULL;
+  if (nd->op && nd->op->ctx_free) nd->op->ctx_free(&nd->ctx);
+  nd->ctx.impl = NULL;
+}
+
+void fb_graph_free(fb_graph *g) {
+  for (int i = 0; i < g->n; i++) free_node_buffers(&g->nodes[i]);
+  free(g->nodes);
+  fb_params_free(&g->params);
+  memset(g, 0, sizeof *g);
+}
+
+static fb_node *new_node(fb_graph *g, const char *name) {
+  if (g->n == g->cap) {
+    g->cap = g->cap ? 2 * g->cap : 128;
+    g->nodes = fb_xrealloc(g->nodes, (size_t)g->cap * sizeof *g->nodes);
+  }
+  fb_node *nd = &g->nodes[g->n];
+  memset(nd, 0, sizeof *nd);
+  snprintf(nd->name, sizeof nd->name, "%s", name);
+  nd->bit = -1;
+  nd->alias = -1;
+  nd->active = 1;
+  for (int k = 0; k < FB_MAX_IN; k++) nd->in[k] = -1;
+  for (int k = 0; k < FB_MAX_PAR; k++) nd->par[k] = -1;
+  return nd;
+}
+
+int fb_graph_input(fb_graph *g, const char *name, int c, int h, int w) {
+  fb_node *nd = new_node(g, name);
+  nd->args.out = fb_shape4(g->batch > 0 ? g->batch : 1, c, h, w);
+  return g->n++;
+}
+
+static int fan_out_of(const fb_shape s) { return s.n * s.h * s.w; }
+
+static void register_params(fb_graph *g, fb_node *nd, int flags) {
+  const fb_op *op = nd->op;
+  for (int k = 0; k < nd->args.n_par; k++) {
+    char pname[160];
+    snprintf(pname, sizeof pname, "%s.%s", nd->name, op->par_name[k] ? op->par_name[k] : "p");
+    fb_param_init init = op->par_init[k];
+    if ((flags & FB_NODE_ZERO_GAMMA) && strcmp(op->name, "batchnorm") == 0 && k == 0)
+      init = FB_INIT_ZERO;
+    nd->par[k] = fb_params_add(&g->params, pname, nd->args.par[k], op->par_group[k], init,
+                               fan_out_of(nd->args.par[k]));
+  }
+}
+
+int fb_graph_add(fb_graph *g, const char *op_name, const char *name, const int *in, int n_in,
+                 const fb_op_attr *attr, int flags, fb_status *st) {
+  const fb_op *op = fb_op_find(op_name);
+  if (!op) return fb_fail(st, "%s: unknown op '%s'", name, op_name);
+  if (n_in < 1 || n_in > FB_MAX_IN) return fb_fail(st, "%s: %d inputs", name, n_in);
+  if (g->params.data) return fb_fail(st, "%s: graph already planned", name);
+  for (int k = 0; k < n_in; k++)
+    if (in[k] < 0 || in[k] >= g->n) return fb_fail(st, "%s: input %d is not a node", name, k);
+  fb_node *nd = new_node(g, name);
+  nd->op = op;
+  nd->args.attr = *attr;
+  nd->args.n_in = n_in;
+  for (int k = 0; k < n_in; k++) {
+    nd->in[k] = in[k];
+    nd->args.in[k] = g->nodes[in[k]].args.out;
+  }
+  char msg[256] = "";
+  if (op->infer(&nd->args, msg) != 0) return fb_fail(st, "%s (%s): %s", name, op_name, msg);
+  register_params(g, nd, flags);
+  return g->n++;
+}
+
+static size_t ws_elems(const fb_node *nd) { return nd->op->ws_size ? nd->op->ws_size(&nd->args) : 0; }
+
+static int plan_node(fb_graph *g, fb_node *nd, int batch, fb_status *st) {
+  free_node_buffers(nd);
+  if (!nd->op) {
+    nd->args.out.n = batch;
+  } else {
+    for (int k = 0; k < nd->args.n_in; k++) nd->args.in[k] = g->nodes[nd->in[k]].args.out;
+    char msg[256] = "";
+    if (nd->op->infer(&nd->args, msg) != 0)
+      return fb_fail(st, "%s (%s): %s", nd->name, nd->op->name, msg);
+    size_t ws = ws_elems(nd);
+    if (ws) nd->ws = fb_alloc_floats(ws);
+  }
+  nd->out = fb_alloc_floats(fb_numel(nd->args.out));
+  nd->dout = fb_alloc_floats(fb_numel(nd->args.out));
+  return 0;
+}
+
+int fb_graph_plan(fb_graph *g, int batch, uint64_t seed, fb_status *st) {
+  if (batch < 1) return fb_fail(st, "batch size must be >= 1 (got %d)", batch);
+  if (!g->params.data) fb_params_alloc(&g->params, seed);
+  for (int i = 0; i < g->n; i++)
+    if (plan_node(g, &g->nodes[i], batch, st) != 0) return -1;
+  g->batch = batch;
+  return 0;
+}
+
+void fb_graph_set_mask(fb_graph *g, const uint8_t *mask) {
+  for (int i = 0; i < g->n; i++) {
+    fb_node *nd = &g->nodes[i];
+    nd->active = (nd->bit < 0 || !mask) ? 1 : (mask[nd->bit] != 0);
+  }
+}
+
+int fb_graph_source(const fb_graph *g, int id) {
+  while (id >= 0 && !g->nodes[id].active) id = g->nodes[id].alias;
+  return id;
+}
+
+/* Collects the present inputs of nd; returns their count (an add may drop
+ * absent terms, every other op needs all inputs present). */
+static int gather_inputs(const fb_graph *g, const fb_node *nd, int *src) {
+  int m = 0;
+  for (int k = 0; k < nd->args.n_in; k++) {
+    int s = fb_graph_source(g, nd->in[k]);
+    if (s >= 0) src[m++] = s;
+  }
+  return m;
+}
+
+static void node_params(const fb_graph *g, const fb_node *nd, float **par, float **dpar) {
+  for (int k = 0; k < FB_MAX_PAR; k++) {
+    par[k] = nd->par[k] >= 0 ? fb_param_data(&g->params, nd->par[k]) : NULL;
+    dpar[k] = nd->par[k] >= 0 ? fb_param_grad(&g->params, nd->par[k]) : NULL;
+  }
+}
+
+void fb_graph_forward(fb_graph *g, int training) {
+  g->training = training;
+  for (int i = 0; i < g->n; i++) {
+    fb_node *nd = &g->nodes[i];
+    if (!nd->op || !nd->active) continue;
+    int src[FB_MAX_IN];
+    int m = gather_inputs(g, nd, src);
+    const float *in[FB_MAX_IN];
+    for (int k = 0; k < m; k++) in[k] = g->nodes[src[k]].out;
+    float *par[FB_MAX_PAR], *dpar[FB_MAX_PAR];
+    node_params(g, nd, par, dpar);
+    nd->args.attr.training = training;
+    fb_op_args a = nd->args;
+    a.n_in = m;
+    if (m == 1 && nd->args.n_in > 1) { /* an add with one term left is a copy */
+      memcpy(nd->out, in[0], fb_numel(a.out) * sizeof(float));
+      continue;
+    }
+    nd->op->fwd(&nd->ctx, &a, in, par, nd->out, nd->ws);
+  }
+}
+
+static void backward_node(fb_graph *g, fb_node *nd) {
+  int src[FB_MAX_IN];
+  int m = gather_inputs(g, nd, src);
+  const float *in[FB_MAX_IN];
+  float *din[FB_MAX_IN];
+  for (int k = 0; k < m; k++) {
+    in[k] = g->nodes[src[k]].out;
+    din[k] = k < nd->op->n_diff_in ? g->nodes[src[k]].dout : NULL;
+  }
+  float *par[FB_MAX_PAR], *dpar[FB_MAX_PAR];
+  node_params(g, nd, par, dpar);
+  fb_op_args a = nd->args;
+  a.n_in = m;
+  if (m == 1 && nd->args.n_in > 1) {
+    size_t n = fb_numel(a.out);
+    if (din[0])
+      for (size_t j = 0; j < n; j++) din[0][j] += nd->dout[j];
+    return;
+  }
+  nd->op->bwd(&nd->ctx, &a, in, (const float *const *)par, nd->out, nd->dout, din, dpar, nd->ws);
+}
+
+void fb_graph_backward(fb_graph *g) {
+  for (int i = 0; i < g->n; i++) {
+    fb_node *nd = &g->nodes[i];
+    if (nd->active) memset(nd->dout, 0, fb_numel(nd->args.out) * sizeof(float));
+  }
+  for (int i = 0; i < g->n; i++) {
+    fb_node *nd = &g->nodes[i];
+    if (nd->op && nd->active && nd->op->is_loss) nd->dout[0] = nd->loss_weight;
+  }
+  for (int i = g->n - 1; i >= 0; i--) {
+    fb_node *nd = &g->nodes[i];
+    if (nd->op && nd->active) backward_node(g, nd);
+  }
+}

@@ -1,0 +1,30 @@
+/* A built network: the graph plus the nodes the trainer needs. */
+#ifndef FB_NN_NET_H
+#define FB_NN_NET_H
+
+#include "core/graph.h"
+#include "fbnet.h"
+
+struct fb_net {
+  fb_graph g;
+  fb_build_opts opts;
+  char name[64];
+  int input_node;  /* (batch, in_channels, input_size, input_size) */
+  int label_node;  /* (batch, 1, 1, 1): class index as float */
+  int logits_node; /* (batch, num_classes, 1, 1) */
+  int loss_node;   /* softmax cross-entropy, scalar */
+};
+
+/* Allocates activations for this batch size (parameters on first call). */
+int fb_net_plan(fb_net *net, int batch, uint64_t seed, fb_status *st);
+static inline float *fb_net_input(fb_net *net) { return net->g.nodes[net->input_node].out; }
+static inline float *fb_net_labels(fb_net *net) { return net->g.nodes[net->label_node].out; }
+static inline const float *fb_net_logits(const fb_net *net) {
+  return net->g.nodes[net->logits_node].out;
+}
+/* Forward pass; returns the mean loss of the batch. */
+float fb_net_forward(fb_net *net, int training);
+/* Backward pass; accumulates into net->g.params.grad. */
+void fb_net_backward(fb_net *net);
+
+#endif

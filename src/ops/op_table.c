@@ -1,0 +1,47 @@
+#include <string.h>
+
+#include "ops/op.h"
+
+extern const fb_op fb_op_conv2d, fb_op_batchnorm, fb_op_relu, fb_op_relu6, fb_op_hswish,
+    fb_op_hsigmoid, fb_op_sigmoid, fb_op_gap, fb_op_chanmul, fb_op_add, fb_op_upsample_nearest,
+    fb_op_upsample_bilinear, fb_op_concat, fb_op_linear, fb_op_softmax_ce;
+
+static const fb_op *const table[] = {
+    &fb_op_conv2d,  &fb_op_batchnorm, &fb_op_relu,   &fb_op_relu6,
+    &fb_op_hswish,  &fb_op_hsigmoid,  &fb_op_sigmoid, &fb_op_gap,
+    &fb_op_chanmul, &fb_op_add,       &fb_op_upsample_nearest,
+    &fb_op_upsample_bilinear,         &fb_op_concat, &fb_op_linear,
+    &fb_op_softmax_ce, NULL,
+};
+
+const fb_op *const *fb_op_table(void) { return table; }
+
+const fb_op *fb_op_find(const char *name) {
+  for (int i = 0; table[i]; i++)
+    if (strcmp(table[i]->name, name) == 0) return table[i];
+  return NULL;
+}
+
+fb_op_attr fb_attr_default(void) {
+  fb_op_attr a;
+  memset(&a, 0, sizeof a);
+  a.kh = a.kw = 1;
+  a.sh = a.sw = 1;
+  a.groups = 1;
+  a.eps = 1e-5f;
+  a.momentum = 0.1f;
+  a.training = 1;
+  a.scale = 2;
+  a.ignore_index = -1;
+  return a;
+}
+
+double fb_op_macs(const char *name, const fb_op_args *a) {
+  if (strcmp(name, "conv2d") == 0) {
+    const fb_shape w = a->par[0];
+    return (double)fb_numel(a->out) * w.c * w.h * w.w;
+  }
+  if (strcmp(name, "linear") == 0) return (double)a->out.n * a->out.c * a->in[0].c;
+  if (strcmp(name, "gap") == 0) return (double)fb_numel(a->in[0]);
+  return 0.0;
+}
