@@ -38,7 +38,8 @@ $(BUILD)/libfbnet.a: $(LIB_OBJ)
 $(BUILD)/fbnet: $(CLI_OBJ) $(BUILD)/libfbnet.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/check.o $(BUILD)/libfbnet.a
+$(TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/check.o $(BUILD)/tests/fixture_io.o \
+              $(BUILD)/libfbnet.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 test: $(BUILD)/fbnet $(TEST_BIN)

@@ -1,2 +1,50 @@
+/* fbnet: the command-line front end. One subcommand per task of the product;
+ * each lives in tools/cmd_<name>.c over the library in src/. */
 #include <stdio.h>
-int main(void) { puts("fbnet"); return 0; }
+#include <string.h>
+
+#include "commands.h"
+#include "fbnet.h"
+
+typedef struct command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train, "train an arch file on a task (cls: Fashion-MNIST)"},
+    {"eval", cmd_eval, "evaluate saved weights (top-1/top-5)"},
+    {"flops", cmd_flops, "per-layer shapes, params and multiply-adds of an arch file"},
+    {"bench", cmd_bench, "time training/inference steps (used by bench/compare_torch.sh)"},
+};
+static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
+
+static void usage(FILE *f) {
+  fprintf(f, "fbnet %s: FBNetV5 multi-task neural architecture search\n\n", FBNET_VERSION);
+  fprintf(f, "usage: fbnet COMMAND [options]   (fbnet COMMAND --help for its options)\n\n");
+  fprintf(f, "commands:\n");
+  for (int i = 0; i < n_commands; i++) fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f, "  %-8s %s\n", "version", "print the version");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *name = argv[1];
+  if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(name, "version") == 0 || strcmp(name, "--version") == 0) {
+    printf("fbnet %s\n", FBNET_VERSION);
+    return 0;
+  }
+  for (int i = 0; i < n_commands; i++)
+    if (strcmp(commands[i].name, name) == 0) return commands[i].run(argc - 2, argv + 2);
+  fprintf(stderr, "fbnet: unknown command '%s'\n\n", name);
+  usage(stderr);
+  return 2;
+}

@@ -188,17 +188,32 @@ static void backward_node(fb_graph *g, fb_node *nd) {
   nd->op->bwd(&nd->ctx, &a, in, (const float *const *)par, nd->out, nd->dout, din, dpar, nd->ws);
 }
 
-void fb_graph_backward(fb_graph *g) {
+static void zero_douts(fb_graph *g) {
   for (int i = 0; i < g->n; i++) {
     fb_node *nd = &g->nodes[i];
     if (nd->active) memset(nd->dout, 0, fb_numel(nd->args.out) * sizeof(float));
   }
-  for (int i = 0; i < g->n; i++) {
-    fb_node *nd = &g->nodes[i];
-    if (nd->op && nd->active && nd->op->is_loss) nd->dout[0] = nd->loss_weight;
-  }
+}
+
+static void reverse_pass(fb_graph *g) {
   for (int i = g->n - 1; i >= 0; i--) {
     fb_node *nd = &g->nodes[i];
     if (nd->op && nd->active) backward_node(g, nd);
   }
+}
+
+void fb_graph_backward(fb_graph *g) {
+  zero_douts(g);
+  for (int i = 0; i < g->n; i++) {
+    fb_node *nd = &g->nodes[i];
+    if (nd->op && nd->active && nd->op->is_loss) nd->dout[0] = nd->loss_weight;
+  }
+  reverse_pass(g);
+}
+
+void fb_graph_backward_from(fb_graph *g, int node, const float *dout) {
+  zero_douts(g);
+  fb_node *nd = &g->nodes[node];
+  memcpy(nd->dout, dout, fb_numel(nd->args.out) * sizeof(float));
+  reverse_pass(g);
 }

@@ -67,6 +67,10 @@ void fb_graph_forward(fb_graph *g, int training);
  * runs backward in reverse, accumulating parameter gradients in the store
  * (the caller zeroes the store's gradients before the step). */
 void fb_graph_backward(fb_graph *g);
+/* Like fb_graph_backward, but seeds only node `node` with the gradient dout
+ * (numel of its output) instead of the loss nodes: for tests against
+ * reference gradients of an arbitrary sub-network. */
+void fb_graph_backward_from(fb_graph *g, int node, const float *dout);
 
 /* The node whose value node `id` reads as its input k (following aliases);
  * -1 when absent. */

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages fbnet needs (build, data, reference tooling).
+# Safe to run repeatedly: it only calls apt-get when something is missing.
+set -euo pipefail
+PKGS=(
+  build-essential      # gcc, make
+  libdnnl-dev          # oneDNN: fast conv kernels
+  libcjson-dev         # arch files, COCO JSON, fixtures
+  zlib1g-dev           # Fashion-MNIST .gz
+  libstb-dev           # PNG/JPEG
+  dataset-fashion-mnist # built-in demo data
+  python3-torch        # reference values and side-by-side benchmarks only
+  python3-numpy
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all packages present"
+  exit 0
+fi
+echo "install_deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,79 @@
+#include "nn/flops.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+
+fb_layer_count fb_layer_count_of(const fb_net *net, int i) {
+  const fb_node *nd = &net->g.nodes[i];
+  fb_layer_count c;
+  memset(&c, 0, sizeof c);
+  c.name = nd->name;
+  c.op = nd->op ? nd->op->name : "input";
+  c.out = nd->args.out;
+  c.out.n = 1;
+  if (!nd->op) return c;
+  const int batch = nd->args.out.n > 0 ? nd->args.out.n : 1;
+  c.macs = fb_op_macs(nd->op->name, &nd->args) / batch;
+  const int weighted = strcmp(c.op, "conv2d") == 0 || strcmp(c.op, "linear") == 0;
+  for (int k = 0; k < nd->args.n_par; k++) {
+    const double numel = (double)fb_numel(nd->args.par[k]);
+    if (nd->op->par_group[k] != FB_PG_BUFFER) c.params += numel;
+    if (k == 0 && weighted) c.weights += numel;
+  }
+  return c;
+}
+
+void fb_flops_print_table(FILE *f, const fb_net *net) {
+  fprintf(f, "%s: %d px, %d input channels, %d classes, width %g, %s padding\n", net->name,
+          net->opts.input_size, net->opts.in_channels, net->opts.num_classes, net->opts.width,
+          net->opts.standard_padding ? "standard" : "explicit");
+  fprintf(f, "%4s  %-28s %-10s %18s %11s %14s\n", "#", "layer", "op", "output (CxHxW)", "params",
+          "MACs");
+  for (int i = 0; i < net->g.n; i++) {
+    fb_layer_count c = fb_layer_count_of(net, i);
+    char shape[48];
+    snprintf(shape, sizeof shape, "%dx%dx%d", c.out.c, c.out.h, c.out.w);
+    fprintf(f, "%4d  %-28s %-10s %18s %11.0f %14.0f\n", i, c.name, c.op, shape, c.params, c.macs);
+  }
+  fb_count t = fb_net_count(net);
+  fprintf(f, "total: %.3f M MACs (conv/linear multiply-adds + global pool inputs)\n", t.macs / 1e6);
+  fprintf(f, "       %.6f M params (conv/linear weights, the published convention)\n",
+          t.params / 1e6);
+  fprintf(f, "       %.6f M trainable params (incl. biases and BN)\n", t.params_all / 1e6);
+}
+
+int fb_flops_print_json(FILE *f, const fb_net *net, fb_status *st) {
+  cJSON *root = cJSON_CreateObject();
+  fb_count t = fb_net_count(net);
+  cJSON_AddStringToObject(root, "name", net->name);
+  cJSON_AddNumberToObject(root, "input_size", net->opts.input_size);
+  cJSON_AddNumberToObject(root, "in_channels", net->opts.in_channels);
+  cJSON_AddNumberToObject(root, "num_classes", net->opts.num_classes);
+  cJSON_AddNumberToObject(root, "width", net->opts.width);
+  cJSON_AddStringToObject(root, "padding", net->opts.standard_padding ? "standard" : "explicit");
+  cJSON_AddNumberToObject(root, "flops", t.macs);
+  cJSON_AddNumberToObject(root, "params", t.params);
+  cJSON_AddNumberToObject(root, "params_all", t.params_all);
+  cJSON *layers = cJSON_AddArrayToObject(root, "layers");
+  for (int i = 0; i < net->g.n; i++) {
+    fb_layer_count c = fb_layer_count_of(net, i);
+    cJSON *l = cJSON_CreateObject();
+    cJSON_AddStringToObject(l, "name", c.name);
+    cJSON_AddStringToObject(l, "op", c.op);
+    const int shape[3] = {c.out.c, c.out.h, c.out.w};
+    cJSON_AddItemToObject(l, "out", cJSON_CreateIntArray(shape, 3));
+    cJSON_AddNumberToObject(l, "params", c.params);
+    cJSON_AddNumberToObject(l, "weights", c.weights);
+    cJSON_AddNumberToObject(l, "macs", c.macs);
+    cJSON_AddItemToArray(layers, l);
+  }
+  char *text = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  if (!text) return fb_fail(st, "flops: cannot format JSON");
+  int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+  free(text);
+  return ok ? 0 : fb_fail(st, "flops: cannot write output");
+}

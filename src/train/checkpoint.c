@@ -1,0 +1,112 @@
+#include "train/checkpoint.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/status.h"
+#include "io/safetensors.h"
+
+int fb_is_dir(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static const char *const kinds[] = {"param", "m1", "m2", "ema"};
+
+static const float *kind_base(const fb_params *p, const fb_ema *ema, int k) {
+  switch (k) {
+    case 0: return p->data;
+    case 1: return p->m1;
+    case 2: return p->m2;
+    default: return ema ? ema->shadow : NULL;
+  }
+}
+
+int fb_checkpoint_save(const char *out_dir, const fb_net *net, const fb_ema *ema, int epoch,
+                       long step, fb_status *st) {
+  const fb_params *p = &net->g.params;
+  int n_kinds = ema ? 4 : 3;
+  fb_st_entry *e = fb_xcalloc((size_t)p->n * n_kinds, sizeof *e);
+  char **names = fb_xcalloc((size_t)p->n * n_kinds, sizeof *names);
+  int m = 0;
+  for (int k = 0; k < n_kinds; k++)
+    for (int i = 0; i < p->n; i++) {
+      names[m] = fb_xmalloc(strlen(p->p[i].name) + 8);
+      sprintf(names[m], "%s.%s", kinds[k], p->p[i].name);
+      e[m].name = names[m];
+      e[m].rank = fb_st_slot_dims(p->p[i].shape, 0, e[m].dims);
+      e[m].data = kind_base(p, ema, k) + p->p[i].offset;
+      m++;
+    }
+  char epoch_s[32], step_s[32], path[1024];
+  snprintf(epoch_s, sizeof epoch_s, "%d", epoch);
+  snprintf(step_s, sizeof step_s, "%ld", step);
+  const char *meta[] = {"format", "fbnet-checkpoint-1", "epoch", epoch_s, "step", step_s,
+                        "ema", ema ? "1" : "0", NULL};
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", out_dir);
+  int rc = fb_safetensors_write(path, e, m, meta, st);
+  for (int i = 0; i < m; i++) free(names[i]);
+  free(names);
+  free(e);
+  return rc;
+}
+
+static int restore_kind(const fb_st_file *f, const char *path, fb_params *p, float *base,
+                        const char *kind, fb_status *st) {
+  for (int i = 0; i < p->n; i++) {
+    char name[160];
+    snprintf(name, sizeof name, "%s.%s", kind, p->p[i].name);
+    const fb_st_tensor *t = fb_st_find(f, name);
+    if (!t) return fb_fail(st, "%s: tensor '%s' missing (different arch or options?)", path, name);
+    if (t->numel != p->p[i].numel)
+      return fb_fail(st, "%s: tensor '%s' has %zu values, the network expects %zu", path, name,
+                     t->numel, p->p[i].numel);
+    memcpy(base + p->p[i].offset, t->data, t->numel * sizeof(float));
+  }
+  return 0;
+}
+
+int fb_checkpoint_load(const char *out_dir, fb_net *net, fb_ema *ema, int *epoch, long *step,
+                       fb_status *st) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", out_dir);
+  fb_st_file f;
+  if (fb_safetensors_read(path, &f, st)) return -1;
+  int rc = -1;
+  const char *fmt = fb_st_meta(&f, "format");
+  const char *ep = fb_st_meta(&f, "epoch"), *sp = fb_st_meta(&f, "step");
+  if (!fmt || strcmp(fmt, "fbnet-checkpoint-1") != 0 || !ep || !sp) {
+    fb_fail(st, "%s: not an fbnet checkpoint (metadata format/epoch/step missing)", path);
+    goto done;
+  }
+  fb_params *p = &net->g.params;
+  if (restore_kind(&f, path, p, p->data, "param", st) ||
+      restore_kind(&f, path, p, p->m1, "m1", st) || restore_kind(&f, path, p, p->m2, "m2", st))
+    goto done;
+  if (ema && restore_kind(&f, path, p, ema->shadow, "ema", st)) goto done;
+  *epoch = atoi(ep);
+  *step = atol(sp);
+  rc = 0;
+done:
+  fb_st_file_free(&f);
+  return rc;
+}
+
+int fb_weights_save(const char *path, const fb_net *net, fb_status *st) {
+  char size_s[16], width_s[32], ch_s[16], cls_s[16];
+  snprintf(size_s, sizeof size_s, "%d", net->opts.input_size);
+  snprintf(width_s, sizeof width_s, "%g", net->opts.width);
+  snprintf(ch_s, sizeof ch_s, "%d", net->opts.in_channels);
+  snprintf(cls_s, sizeof cls_s, "%d", net->opts.num_classes);
+  const char *meta[] = {"format", "fbnet-weights-1", "arch", net->name,
+                        "input_size", size_s, "width", width_s, "in_channels", ch_s,
+                        "num_classes", cls_s,
+                        "padding", net->opts.standard_padding ? "standard" : "explicit", NULL};
+  return fb_safetensors_save_graph(&net->g, path, meta, st);
+}
+
+int fb_weights_load(const char *path, fb_net *net, fb_status *st) {
+  return fb_safetensors_load_into(&net->g.params, path, st) < 0 ? -1 : 0;
+}

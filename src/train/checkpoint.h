@@ -1,0 +1,31 @@
+/* Training checkpoints and exported weights.
+ *
+ * checkpoint: OUT/checkpoint.safetensors holds the whole run state needed to
+ * continue exactly at an epoch boundary: every store slot ("param.<slot>"),
+ * the optimizer moments ("m1.<slot>", "m2.<slot>"), the EMA shadow
+ * ("ema.<slot>", when EMA is on) and, as metadata, the epoch and step counts.
+ * The data order and augmentation of an epoch are pure functions of
+ * (seed, epoch), so no rng state needs saving. Written atomically.
+ *
+ * weights: a plain safetensors file of the network's slots by name (the file
+ * `fbnet eval` and PyTorch load), with the build options as metadata. */
+#ifndef FB_TRAIN_CHECKPOINT_H
+#define FB_TRAIN_CHECKPOINT_H
+
+#include "fbnet.h"
+#include "nn/net.h"
+#include "train/ema.h"
+
+int fb_checkpoint_save(const char *out_dir, const fb_net *net, const fb_ema *ema, int epoch,
+                       long step, fb_status *st);
+/* Restores what fb_checkpoint_save wrote; the network must be built with the
+ * same arch and options (a mismatch is an error naming the tensor). */
+int fb_checkpoint_load(const char *out_dir, fb_net *net, fb_ema *ema, int *epoch, long *step,
+                       fb_status *st);
+
+int fb_weights_save(const char *path, const fb_net *net, fb_status *st);
+int fb_weights_load(const char *path, fb_net *net, fb_status *st);
+
+int fb_is_dir(const char *path);
+
+#endif

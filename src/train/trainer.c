@@ -1,0 +1,286 @@
+#include "train/trainer.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/status.h"
+#include "data/fmnist.h"
+#include "nn/net.h"
+#include "train/checkpoint.h"
+#include "train/ema.h"
+#include "train/schedule.h"
+
+fb_train_cfg fb_train_cfg_default(void) {
+  fb_train_cfg c;
+  memset(&c, 0, sizeof c);
+  c.data_dir = "fashion-mnist";
+  c.out_dir = "runs/cls";
+  c.build = fb_build_opts_default();
+  c.build.in_channels = 1;
+  c.build.num_classes = FB_FMNIST_CLASSES;
+  c.build.input_size = 64;
+  c.build.width = 0.5;
+  c.epochs = 20;
+  c.batch = 64;
+  c.optim = fb_optim_sgd_default();
+  c.optim.lr = 0.2f;
+  c.optim.weight_decay = 5e-5f;
+  c.warmup_epochs = 1.0;
+  c.label_smoothing = 0.1f;
+  c.aug = fb_aug_default(64);
+  c.ema_decay = 0.999f;
+  c.seed = 1;
+  return c;
+}
+
+static double now_sec(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static void format_duration(double s, char *buf, size_t n) {
+  long t = (long)(s + 0.5);
+  if (t >= 3600)
+    snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else
+    snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+/* Counts how many of the top-k logits of row r contain the label. */
+static void topk_hits(const float *logits, int classes, int label, int *hit1, int *hit5) {
+  float target = logits[label];
+  int higher = 0;
+  for (int c = 0; c < classes; c++)
+    if (logits[c] > target || (logits[c] == target && c < label)) higher++;
+  *hit1 += higher < 1;
+  *hit5 += higher < 5;
+}
+
+int fb_eval_cls(fb_net *net, const fb_dataset_u8 *ds, const fb_aug_cfg *aug, int limit,
+                double *top1, double *top5, fb_status *st) {
+  int n = (limit > 0 && limit < ds->n) ? limit : ds->n;
+  int batch = net->g.batch;
+  int classes = net->opts.num_classes;
+  int *idx = fb_xmalloc((size_t)batch * sizeof *idx);
+  int hit1 = 0, hit5 = 0;
+  for (int start = 0; start < n; start += batch) {
+    int m = n - start < batch ? n - start : batch;
+    /* a short last batch is padded with repeats that are not counted */
+    for (int i = 0; i < batch; i++) idx[i] = start + (i < m ? i : 0);
+    if (fb_aug_batch(aug, ds, idx, batch, 0, NULL, fb_net_input(net), fb_net_labels(net), st)) {
+      free(idx);
+      return -1;
+    }
+    fb_net_forward(net, 0);
+    const float *logits = fb_net_logits(net);
+    for (int i = 0; i < m; i++)
+      topk_hits(logits + (size_t)i * classes, classes, ds->labels[start + i], &hit1, &hit5);
+  }
+  free(idx);
+  *top1 = (double)hit1 / n;
+  *top5 = (double)hit5 / n;
+  return 0;
+}
+
+typedef struct train_state {
+  const fb_train_cfg *cfg;
+  fb_net *net;
+  fb_dataset_u8 train, test;
+  fb_ema ema;
+  fb_schedule sched;
+  long steps_per_epoch;
+  long step; /* updates done so far */
+  int epoch; /* epochs done so far */
+  FILE *log;
+} train_state;
+
+static int open_data(train_state *s, fb_status *st) {
+  const fb_train_cfg *c = s->cfg;
+  if (fb_fmnist_load(c->data_dir, 1, &s->train, st)) return -1;
+  if (fb_fmnist_load(c->data_dir, 0, &s->test, st)) return -1;
+  if (c->train_limit > 0 && c->train_limit < s->train.n) s->train.n = c->train_limit;
+  if (s->train.n < c->batch)
+    return fb_fail(st, "%d training images are fewer than one batch of %d", s->train.n, c->batch);
+  return 0;
+}
+
+static void progress_line(const train_state *s, long step_in_epoch, double loss, double lr,
+                          double img_per_sec, double eta) {
+  char eta_s[32];
+  format_duration(eta, eta_s, sizeof eta_s);
+  fprintf(stderr, "epoch %d/%d  step %ld/%ld  loss %.4f  lr %.4f  %.0f img/s  ETA %s\n",
+          s->epoch + 1, s->cfg->epochs, step_in_epoch, s->steps_per_epoch, loss, lr, img_per_sec,
+          eta_s);
+}
+
+/* One epoch of SGD; returns the mean training loss or NAN after an error. */
+static double train_epoch(train_state *s, double t_run_start, long steps_at_start,
+                          fb_status *st) {
+  const fb_train_cfg *c = s->cfg;
+  int n = s->train.n;
+  int *perm = fb_xmalloc((size_t)n * sizeof *perm);
+  fb_epoch_perm(perm, n, c->seed, s->epoch);
+  fb_rng rng;
+  fb_rng_seed(&rng, c->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)s->epoch + 1);
+  double loss_sum = 0, last_print = now_sec();
+  for (long i = 0; i < s->steps_per_epoch; i++) {
+    if (fb_aug_batch(&c->aug, &s->train, perm + i * c->batch, c->batch, 1, &rng,
+                     fb_net_input(s->net), fb_net_labels(s->net), st))
+      goto fail;
+    float loss = fb_net_forward(s->net, 1);
+    if (!isfinite(loss)) {
+      fb_fail(st, "loss is %f at epoch %d step %ld: lower --lr or check the data", loss,
+              s->epoch + 1, i + 1);
+      goto fail;
+    }
+    fb_params_zero_grad(&s->net->g.params);
+    fb_net_backward(s->net);
+    /* (distributed training averages gradients across ranks here) */
+    if (!fb_params_grad_finite(&s->net->g.params)) {
+      fb_fail(st, "non-finite gradient at epoch %d step %ld: lower --lr", s->epoch + 1, i + 1);
+      goto fail;
+    }
+    float lr = fb_lr_at(&s->sched, s->step);
+    fb_optim_step(&s->net->g.params, &c->optim, lr, s->step + 1);
+    if (c->ema_decay > 0) fb_ema_update(&s->ema, &s->net->g.params, s->step);
+    s->step++;
+    loss_sum += loss;
+    double t = now_sec();
+    if (!c->quiet && (t - last_print > 10.0 || i + 1 == s->steps_per_epoch)) {
+      double done = (double)(s->step - steps_at_start);
+      double rate = done / (t - t_run_start);
+      double left = (double)s->steps_per_epoch * c->epochs - s->step;
+      progress_line(s, i + 1, loss_sum / (i + 1), lr, rate * c->batch, left / rate);
+      last_print = t;
+    }
+  }
+  free(perm);
+  return loss_sum / s->steps_per_epoch;
+fail:
+  free(perm);
+  return NAN;
+}
+
+static int evaluate(train_state *s, fb_train_result *res, fb_status *st) {
+  const fb_train_cfg *c = s->cfg;
+  double t1, t5;
+  if (fb_eval_cls(s->net, &s->test, &c->aug, c->test_limit, &t1, &t5, st)) return -1;
+  res->top1_raw = t1;
+  res->top1 = t1;
+  res->top5 = t5;
+  if (c->ema_decay > 0) {
+    fb_ema_swap(&s->ema, &s->net->g.params);
+    int rc = fb_eval_cls(s->net, &s->test, &c->aug, c->test_limit, &res->top1, &res->top5, st);
+    fb_ema_swap(&s->ema, &s->net->g.params);
+    if (rc) return -1;
+  }
+  if (res->top1 > res->best_top1) res->best_top1 = res->top1;
+  return 0;
+}
+
+static int save_outputs(train_state *s, fb_status *st) {
+  const fb_train_cfg *c = s->cfg;
+  char path[1024];
+  if (fb_checkpoint_save(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL, s->epoch,
+                         s->step, st))
+    return -1;
+  snprintf(path, sizeof path, "%s/weights.safetensors", c->out_dir);
+  if (c->ema_decay > 0) fb_ema_swap(&s->ema, &s->net->g.params);
+  int rc = fb_weights_save(path, s->net, st);
+  if (c->ema_decay > 0) fb_ema_swap(&s->ema, &s->net->g.params);
+  return rc;
+}
+
+static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
+  memset(s, 0, sizeof *s);
+  s->cfg = c;
+  if (c->epochs < 1 || c->batch < 1) return fb_fail(st, "epochs and batch must be >= 1");
+  if (fb_optim_check(&c->optim, st) || fb_aug_check(&c->aug, st)) return -1;
+  if (c->aug.size != c->build.input_size)
+    return fb_fail(st, "augmentation size %d differs from input size %d", c->aug.size,
+                   c->build.input_size);
+  fb_arch *arch = fb_arch_load(c->arch_path, st);
+  if (!arch) return -1;
+  s->net = fb_net_build(arch, &c->build, c->seed, st);
+  fb_arch_free(arch);
+  if (!s->net) return -1;
+  s->net->g.nodes[s->net->loss_node].args.attr.label_smoothing = c->label_smoothing;
+  if (fb_net_plan(s->net, c->batch, c->seed, st)) return -1;
+  if (open_data(s, st)) return -1;
+  s->steps_per_epoch = s->train.n / c->batch;
+  s->sched.base_lr = c->optim.lr;
+  s->sched.warmup_steps = (long)(c->warmup_epochs * s->steps_per_epoch);
+  s->sched.total_steps = s->steps_per_epoch * c->epochs;
+  s->sched.final_frac = c->final_lr_frac;
+  if (fb_schedule_check(&s->sched, st)) return -1;
+  if (c->ema_decay > 0) fb_ema_init(&s->ema, &s->net->g.params, c->ema_decay);
+  if (mkdir(c->out_dir, 0777) != 0 && !fb_is_dir(c->out_dir))
+    return fb_fail(st, "%s: cannot create output directory", c->out_dir);
+  if (c->resume &&
+      fb_checkpoint_load(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL, &s->epoch,
+                         &s->step, st))
+    return -1;
+  char path[1024];
+  snprintf(path, sizeof path, "%s/log.jsonl", c->out_dir);
+  s->log = fopen(path, c->resume ? "a" : "w");
+  if (!s->log) return fb_fail(st, "%s: cannot open for writing", path);
+  return 0;
+}
+
+static void teardown(train_state *s) {
+  if (s->log) fclose(s->log);
+  if (s->cfg && s->cfg->ema_decay > 0) fb_ema_free(&s->ema);
+  fb_net_free(s->net);
+  fb_dataset_u8_free(&s->train);
+  fb_dataset_u8_free(&s->test);
+}
+
+int fb_train_run(const fb_train_cfg *c, fb_train_result *res, fb_status *st) {
+  train_state s;
+  memset(res, 0, sizeof *res);
+  int rc = setup(&s, c, st);
+  if (rc == 0 && !c->quiet) {
+    fb_count cnt = fb_net_count(s.net);
+    fprintf(stderr,
+            "fbnet train: %s width %.2f input %d: %.2f M MACs, %.3f M params; %d train / %d "
+            "test images, batch %d, %ld steps/epoch, %d threads\n",
+            s.net->name, c->build.width, c->build.input_size, cnt.macs / 1e6,
+            cnt.params_all / 1e6, s.train.n, s.test.n, c->batch, s.steps_per_epoch,
+            omp_get_max_threads());
+    if (s.epoch > 0) fprintf(stderr, "resuming after epoch %d (step %ld)\n", s.epoch, s.step);
+  }
+  double t0 = now_sec();
+  long steps0 = s.step;
+  while (rc == 0 && s.epoch < c->epochs) {
+    double te = now_sec();
+    double loss = train_epoch(&s, t0, steps0, st);
+    if (isnan(loss) || evaluate(&s, res, st)) {
+      rc = -1;
+      break;
+    }
+    s.epoch++;
+    res->final_loss = loss;
+    double secs = now_sec() - te;
+    fprintf(s.log,
+            "{\"epoch\": %d, \"step\": %ld, \"train_loss\": %.5f, \"top1\": %.5f, \"top5\": "
+            "%.5f, \"top1_raw\": %.5f, \"seconds\": %.1f}\n",
+            s.epoch, s.step, loss, res->top1, res->top5, res->top1_raw, secs);
+    fflush(s.log);
+    if (!c->quiet)
+      fprintf(stderr, "epoch %d/%d done in %.0fs: train loss %.4f  test top-1 %.2f%%%s  top-5 %.2f%%\n",
+              s.epoch, c->epochs, secs, loss, 100 * res->top1, c->ema_decay > 0 ? " (EMA)" : "",
+              100 * res->top5);
+    rc = save_outputs(&s, st);
+  }
+  res->seconds = now_sec() - t0;
+  if (res->seconds > 0)
+    res->images_per_sec = (double)(s.step - steps0) * c->batch / res->seconds;
+  teardown(&s);
+  return rc;
+}

@@ -1,0 +1,108 @@
+/* fbnet bench train: times training (or inference) steps of an arch file on
+ * random data; bench/compare_torch.sh runs PyTorch on the same settings. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "args.h"
+#include "commands.h"
+#include "core/rng.h"
+#include "nn/net.h"
+#include "train/optim.h"
+
+static double now_sec(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static void fill_random_batch(fb_net *net, int batch, int classes, fb_rng *rng) {
+  float *x = fb_net_input(net);
+  size_t n = fb_numel(net->g.nodes[net->input_node].args.out);
+  for (size_t i = 0; i < n; i++) x[i] = (float)fb_rng_normal(rng);
+  float *y = fb_net_labels(net);
+  for (int i = 0; i < batch; i++) y[i] = (float)fb_rng_below(rng, (uint32_t)classes);
+}
+
+static void one_step(fb_net *net, const fb_optim_cfg *o, int forward_only, long step) {
+  if (forward_only) {
+    fb_net_forward(net, 0);
+    return;
+  }
+  fb_net_forward(net, 1);
+  fb_params_zero_grad(&net->g.params);
+  fb_net_backward(net);
+  fb_optim_step(&net->g.params, o, o->lr, step);
+}
+
+int cmd_bench(int argc, char **argv) {
+  const char *what = NULL, *arch_path = NULL;
+  const char *pos[1];
+  int n_pos = 0, input = 224, batch = 32, steps = 10, warmup = 3, threads = 0, forward = 0;
+  int padding = 0;
+  fb_build_opts b = fb_build_opts_default();
+  const arg_opt opts[] = {
+      {"--arch", ARG_STRING, &arch_path, 0, 0, NULL, "arch file (JSON), required"},
+      {"--input", ARG_INT, &input, 8, 2048, NULL, "input resolution (default 224)"},
+      {"--batch", ARG_INT, &batch, 1, 4096, NULL, "batch size (default 32)"},
+      {"--width", ARG_DOUBLE, &b.width, 0.05, 4, NULL, "width multiplier (default 1.0)"},
+      {"--classes", ARG_INT, &b.num_classes, 1, 100000, NULL, "classes (default 1000)"},
+      {"--in-channels", ARG_INT, &b.in_channels, 1, 64, NULL, "input channels (default 3)"},
+      {"--padding", ARG_CHOICE, &padding, 0, 0, "explicit|standard", "padding mode"},
+      {"--steps", ARG_INT, &steps, 1, 100000, NULL, "timed steps (default 10)"},
+      {"--warmup", ARG_INT, &warmup, 0, 100000, NULL, "untimed steps first (default 3)"},
+      {"--threads", ARG_INT, &threads, 1, 1024, NULL, "OpenMP threads (default: all)"},
+      {"--forward", ARG_FLAG, &forward, 0, 0, NULL, "inference only (eval mode)"},
+  };
+  const arg_spec spec = {"fbnet bench train --arch ARCH [options]",
+                         "Times training steps (forward, loss, backward, SGD step) on random "
+                         "data; prints a JSON line\nwith sec_per_step last.",
+                         opts, (int)(sizeof opts / sizeof opts[0]), pos, 1, &n_pos};
+  int rc = args_parse(&spec, argc, argv);
+  if (rc) return rc > 0 ? 0 : 2;
+  what = n_pos ? pos[0] : NULL;
+  if (!what || strcmp(what, "train") != 0) {
+    fprintf(stderr, "fbnet bench: expected 'fbnet bench train --arch ARCH ...' (see --help)\n");
+    return 2;
+  }
+  if (!arch_path) {
+    fprintf(stderr, "fbnet bench: --arch is required\n");
+    return 2;
+  }
+  if (threads) omp_set_num_threads(threads);
+  b.input_size = input;
+  b.standard_padding = padding == 1;
+  fb_status st = {{0}};
+  fb_arch *arch = fb_arch_load(arch_path, &st);
+  fb_net *net = arch ? fb_net_build(arch, &b, 1, &st) : NULL;
+  fb_arch_free(arch);
+  if (!net || fb_net_plan(net, batch, 1, &st)) {
+    fprintf(stderr, "fbnet bench: error: %s\n", st.msg);
+    fb_net_free(net);
+    return 1;
+  }
+  fb_rng rng;
+  fb_rng_seed(&rng, 7);
+  fill_random_batch(net, batch, b.num_classes, &rng);
+  fb_optim_cfg o = fb_optim_sgd_default();
+  o.lr = 1e-3f;
+  for (int i = 0; i < warmup; i++) one_step(net, &o, forward, i + 1);
+  double best = INFINITY, total = 0;
+  for (int i = 0; i < steps; i++) {
+    double t = now_sec();
+    one_step(net, &o, forward, warmup + i + 1);
+    double dt = now_sec() - t;
+    total += dt;
+    if (dt < best) best = dt;
+  }
+  double mean = total / steps;
+  fprintf(stderr, "fbnet bench: %s input %d batch %d width %.2f %s: %.4f s/step mean, %.4f best, "
+          "%d threads\n", net->name, input, batch, b.width, forward ? "forward" : "train", mean,
+          best, omp_get_max_threads());
+  printf("{\"sec_per_step\": %.6f, \"best_sec_per_step\": %.6f, \"images_per_sec\": %.2f, "
+         "\"threads\": %d}\n", mean, best, batch / mean, omp_get_max_threads());
+  fb_net_free(net);
+  return 0;
+}
