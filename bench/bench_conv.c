@@ -46,8 +46,8 @@ static void bench(const char *name, int n, int c, int hw, int c_out, int k, int 
   for (size_t i = 0; i < ny; i++) dy[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
   for (size_t i = 0; i < nw; i++) w[i] = (float)((i * 31) % 100) / 100.0f - 0.5f;
   double macs = fb_op_macs("conv2d", &a);
-  static const char *impl_name[3] = {"auto", "oneDNN", "direct"};
-  for (int impl = 1; impl <= 2; impl++) {
+  static const char *impl_name[4] = {"auto", "oneDNN", "direct", "dw-simd"};
+  for (int impl = 1; impl <= (groups > 1 ? 3 : 1); impl++) {
     fb_op_ctx ctx = {0};
     fb_conv2d_force_impl(&ctx, impl);
     const float *in[1] = {x};

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "core/rng.h"
@@ -206,9 +207,9 @@ static void check_conv_case(fb_op_args a, fb_rng *r, int do_fd) {
     double e = fd_check(&fb_op_conv2d, &s);
     CHECK(e < 1e-6, "conv ref finite differences %s: rel err %.3g", d, e);
   }
-  static const char *names[3] = {"auto", "oneDNN", "direct"};
+  static const char *names[4] = {"auto", "oneDNN", "direct", "dw-simd"};
   ref_run(&fb_op_conv2d, &s);
-  for (int impl = 0; impl < 3; impl++) {
+  for (int impl = 0; impl < 4; impl++) {
     double e = fast_check(&fb_op_conv2d, &s, impl, NULL);
     CHECK(e < 1e-4, "conv fast (%s) vs ref %s: rel err %.3g", names[impl], d, e);
   }
@@ -316,7 +317,7 @@ static void test_conv_null_grads(fb_rng *r) {
   memset(&s, 0, sizeof s);
   s.a = conv_args(2, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1);
   if (inst_make(&s, &fb_op_conv2d, r) != 0) return;
-  for (int impl = 1; impl <= 2; impl++) {
+  for (int impl = 1; impl <= 3; impl++) {
     fb_op_ctx ctx = {0};
     fb_conv2d_force_impl(&ctx, impl);
     float *fx = to_float(s.x, s.nx), *fdy = to_float(s.dy, s.ny), *fy = fb_alloc_floats(s.ny);
@@ -369,7 +370,15 @@ static void test_linear(fb_rng *r) {
   inst_free(&s);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  (void)argc;
+  /* Busy-waiting OpenMP workers make this test 10x slower on a shared,
+   * oversubscribed machine (most of its work is serial reference code between
+   * short parallel regions). libgomp reads the policy at load time, so re-exec. */
+  if (!getenv("OMP_WAIT_POLICY")) {
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);
+  }
   fb_rng r;
   fb_rng_seed(&r, 20261128);
   test_conv_shapes();

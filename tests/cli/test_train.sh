@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# fbnet train / eval end to end on a small Fashion-MNIST subset, resume, and
+# the bad-input paths (unknown option, out-of-range value, missing and
+# corrupt dataset, input too small for explicit padding).
+set -u
+FBNET=${FBNET:-build/fbnet}
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
+ARCH=archs/fbnetv3_a.json
+SMALL=(--arch $ARCH --input 32 --padding standard --width 0.25 --batch 32 --train-limit 2048
+       --test-limit 500 --threads 2 --quiet --ema 0)
+
+# --- bad input --------------------------------------------------------------
+"$FBNET" train --arch $ARCH --frobnicate 1 > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 2 ] && grep -q \"unknown option '--frobnicate'\" $tmp/err" "unknown option (rc $rc)"
+"$FBNET" train --arch $ARCH --epochs 0 > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 2 ] && grep -q -- '--epochs must be in' $tmp/err" "out-of-range epochs (rc $rc)"
+"$FBNET" train --arch $ARCH --lr abc > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 2 ] && grep -q 'expects a number' $tmp/err" "non-numeric lr (rc $rc)"
+"$FBNET" train "${SMALL[@]}" --data "$tmp/nowhere" --out "$tmp/r0" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q 'dataset-fashion-mnist' $tmp/err" "missing dataset names the package (rc $rc)"
+mkdir -p "$tmp/bad"
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+  head -c 3000 /dev/urandom > "$tmp/bad/$f.gz"
+  printf '\x1f\x8b\x08\x00garbage' > "$tmp/bad/$f.gz"
+done
+"$FBNET" train "${SMALL[@]}" --data "$tmp/bad" --out "$tmp/r0" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q 'train-images-idx3-ubyte.gz' $tmp/err" "corrupt gzip names the file (rc $rc)"
+"$FBNET" train --arch $ARCH --input 32 --epochs 1 --out "$tmp/r0" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q -- '--padding standard' $tmp/err" "32 px with explicit padding suggests --padding standard (rc $rc)"
+"$FBNET" train --task det --arch $ARCH > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 2 ]" "det not available yet (rc $rc)"
+"$FBNET" train --help > /dev/null; rc=$?
+check "[ $rc -eq 0 ]" "--help"
+"$FBNET" nosuchcommand > /dev/null 2>&1; rc=$?
+check "[ $rc -eq 2 ]" "unknown command (rc $rc)"
+
+# --- a short run learns, saves weights that eval reproduces -----------------
+out=$("$FBNET" train "${SMALL[@]}" --epochs 2 --out "$tmp/r1" 2> "$tmp/err"); rc=$?
+check "[ $rc -eq 0 ]" "short training run (rc $rc): $(tail -n 2 $tmp/err)"
+top1=$(printf '%s' "$out" | grep -o '"top1": [0-9.]*' | cut -d' ' -f2)
+echo "top1 after 2 short epochs: $top1"
+check "awk -v x='$top1' 'BEGIN { exit !(x > 0.35) }'" "learns above chance (top1 $top1)"
+check "[ -s $tmp/r1/weights.safetensors ] && [ -s $tmp/r1/checkpoint.safetensors ]" "weights and checkpoint written"
+check "[ \$(wc -l < $tmp/r1/log.jsonl) -eq 2 ]" "one log line per epoch"
+ev=$("$FBNET" eval --arch $ARCH --weights "$tmp/r1/weights.safetensors" --test-limit 500 --json 2> "$tmp/err"); rc=$?
+etop1=$(printf '%s' "$ev" | grep -o '"top1": [0-9.]*' | cut -d' ' -f2)
+check "[ $rc -eq 0 ] && [ \"$etop1\" = \"$top1\" ]" "eval reproduces training top1 ($etop1 vs $top1)"
+
+# --- resume continues exactly ----------------------------------------------
+TINY=("${SMALL[@]}" --train-limit 256 --test-limit 64 --ema 0.9)
+"$FBNET" train "${TINY[@]}" --epochs 2 --out "$tmp/r2" > /dev/null 2>&1
+"$FBNET" train "${TINY[@]}" --epochs 1 --out "$tmp/r3" > /dev/null 2>&1
+"$FBNET" train "${TINY[@]}" --epochs 2 --out "$tmp/r3" --resume > /dev/null 2>&1; rc=$?
+check "[ $rc -eq 0 ] && cmp -s $tmp/r2/weights.safetensors $tmp/r3/weights.safetensors" "1 epoch + resume == 2 epochs (rc $rc)"
+exit $fail
