@@ -3,6 +3,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -16,6 +17,11 @@ static double now_sec(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
 }
 
 static void fill_random_batch(fb_net *net, int batch, int classes, fb_rng *rng) {
@@ -89,20 +95,24 @@ int cmd_bench(int argc, char **argv) {
   fb_optim_cfg o = fb_optim_sgd_default();
   o.lr = 1e-3f;
   for (int i = 0; i < warmup; i++) one_step(net, &o, forward, i + 1);
-  double best = INFINITY, total = 0;
+  double *dt = malloc((size_t)steps * sizeof *dt), total = 0;
   for (int i = 0; i < steps; i++) {
     double t = now_sec();
     one_step(net, &o, forward, warmup + i + 1);
-    double dt = now_sec() - t;
-    total += dt;
-    if (dt < best) best = dt;
+    dt[i] = now_sec() - t;
+    total += dt[i];
   }
-  double mean = total / steps;
-  fprintf(stderr, "fbnet bench: %s input %d batch %d width %.2f %s: %.4f s/step mean, %.4f best, "
-          "%d threads\n", net->name, input, batch, b.width, forward ? "forward" : "train", mean,
-          best, omp_get_max_threads());
-  printf("{\"sec_per_step\": %.6f, \"best_sec_per_step\": %.6f, \"images_per_sec\": %.2f, "
-         "\"threads\": %d}\n", mean, best, batch / mean, omp_get_max_threads());
+  /* the median, like bench/torch_bench.py: robust to a stray busy step */
+  qsort(dt, (size_t)steps, sizeof *dt, cmp_double);
+  double median = steps % 2 ? dt[steps / 2] : 0.5 * (dt[steps / 2 - 1] + dt[steps / 2]);
+  double mean = total / steps, best = dt[0];
+  free(dt);
+  fprintf(stderr, "fbnet bench: %s input %d batch %d width %.2f %s: %.4f s/step median, %.4f "
+          "mean, %.4f best, %d threads\n", net->name, input, batch, b.width,
+          forward ? "forward" : "train", median, mean, best, omp_get_max_threads());
+  printf("{\"sec_per_step\": %.6f, \"mean_sec_per_step\": %.6f, \"best_sec_per_step\": %.6f, "
+         "\"images_per_sec\": %.2f, \"threads\": %d}\n", median, mean, best, batch / median,
+         omp_get_max_threads());
   fb_net_free(net);
   return 0;
 }
