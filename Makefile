@@ -26,7 +26,7 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test demo deps clean bench
-all: $(BUILD)/fbnet
+all: deps-check $(BUILD)/fbnet
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -42,7 +42,7 @@ $(TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/check.o $(BUILD
               $(BUILD)/libfbnet.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-test: $(BUILD)/fbnet $(TEST_BIN)
+test: deps-check $(BUILD)/fbnet $(TEST_BIN)
 	@BUILD=$(BUILD) bash scripts/run_tests.sh $(TEST_BIN)
 
 deps:
@@ -59,3 +59,9 @@ clean:
 	rm -rf build build-san
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d)
+
+# A clear message instead of a compiler error when a package is missing.
+.PHONY: deps-check
+deps-check:
+	@test -f /usr/include/dnnl.h -a -f /usr/include/cjson/cJSON.h || \
+	  { echo "missing build dependencies: run 'make deps' (scripts/install_deps.sh)"; exit 1; }

@@ -350,37 +350,59 @@ static void dw_fill(const dw_plane *d, float *buf, const float *src, int sh_, in
                     int oy0, int ox0) {
   memset(buf, 0, dw_buf_size(d) * sizeof(float));
   const size_t phase = (size_t)d->rows * d->pw;
+  const int limit = d->sx * d->pw; /* padded columns the buffer holds */
   for (int r = 0; r < sh_; r++) {
     const int br = r * dil + oy0;
     if (br >= d->rows) break;
-    for (int c = 0; c < sw_; c++) {
-      const int bc = c * dil + ox0, j = bc / d->sx;
-      if (j >= d->pw) break;
-      buf[(size_t)(bc % d->sx) * phase + (size_t)br * d->pw + j] = src[(size_t)r * sw_ + c];
+    const float *sr = src + (size_t)r * sw_;
+    float *row = buf + (size_t)br * d->pw;
+    if (d->sx == 1 && dil == 1) {
+      const int n = sw_ + ox0 <= limit ? sw_ : limit - ox0;
+      memcpy(row + ox0, sr, (size_t)n * sizeof(float));
+      continue;
+    }
+    int p = ox0 % d->sx, j = ox0 / d->sx; /* phase and index of column c * dil + ox0 */
+    const int dp = dil % d->sx, dj = dil / d->sx;
+    for (int c = 0; c < sw_ && j < d->pw; c++) {
+      row[(size_t)p * phase + j] = sr[c];
+      p += dp;
+      j += dj;
+      if (p >= d->sx) {
+        p -= d->sx;
+        j++;
+      }
     }
   }
 }
 
-/* nb vectors (8 * nb outputs) of one output row starting at column ox. */
+/* nb vectors (8 * nb outputs) of one output row starting at column ox; off[kx]
+ * is where tap column kx starts in the phased buffer. */
 static inline __attribute__((always_inline)) void dw_row_block(const dw_plane *d, const float *buf,
-                                                               const float *k, int oy, int ox,
-                                                               float bias, int nb, v8 *out) {
-  const size_t phase = (size_t)d->rows * d->pw;
+                                                               const float *k, const int *off,
+                                                               int oy, int ox, float bias, int nb,
+                                                               v8 *out) {
   v8 acc[4];
   for (int v = 0; v < nb; v++) acc[v] = splat8(bias);
   for (int ky = 0; ky < d->kh; ky++) {
     const float *row = buf + (size_t)(oy * d->sy + ky) * d->pw + ox;
+    const float *kr = k + ky * d->kw;
     for (int kx = 0; kx < d->kw; kx++) {
-      const float *p = row + (size_t)(kx % d->sx) * phase + kx / d->sx;
-      const v8 wv = splat8(k[ky * d->kw + kx]);
+      const float *p = row + off[kx];
+      const v8 wv = splat8(kr[kx]);
       for (int v = 0; v < nb; v++) acc[v] += wv * load8(p + 8 * v);
     }
   }
   for (int v = 0; v < nb; v++) out[v] = acc[v];
 }
 
+static void tap_offsets(const dw_plane *d, int *off) {
+  for (int kx = 0; kx < d->kw; kx++) off[kx] = (kx % d->sx) * d->rows * d->pw + kx / d->sx;
+}
+
 static void dw_plane_conv(const dw_plane *d, const float *buf, const float *k, float bias,
                           float *out, int accumulate) {
+  int off[8];
+  tap_offsets(d, off);
   for (int oy = 0; oy < d->oh; oy++) {
     float *o = out + (size_t)oy * d->ow;
     int ox = 0;
@@ -389,11 +411,11 @@ static void dw_plane_conv(const dw_plane *d, const float *buf, const float *k, f
       const int left = (d->ow - ox + 7) / 8;
       const int nb = left >= 4 ? 4 : left >= 2 ? 2 : 1;
       if (nb == 4)
-        dw_row_block(d, buf, k, oy, ox, bias, 4, r);
+        dw_row_block(d, buf, k, off, oy, ox, bias, 4, r);
       else if (nb == 2)
-        dw_row_block(d, buf, k, oy, ox, bias, 2, r);
+        dw_row_block(d, buf, k, off, oy, ox, bias, 2, r);
       else
-        dw_row_block(d, buf, k, oy, ox, bias, 1, r);
+        dw_row_block(d, buf, k, off, oy, ox, bias, 1, r);
       float tmp[32];
       memcpy(tmp, r, sizeof(v8) * nb);
       const int cnt = d->ow - ox < 8 * nb ? d->ow - ox : 8 * nb;
@@ -409,8 +431,9 @@ static void dw_plane_conv(const dw_plane *d, const float *buf, const float *k, f
 /* dk[ky][kx] += sum_{oy,ox} dyb[oy][ox] * src[oy*sy + ky - oy0][ox*sx + kx - ox0]; dyb is dy
  * with rows padded to a multiple of 8 by zeros. kw <= 8. */
 static void dw_plane_dk(const dw_plane *d, const float *buf, const float *dyb, float *dk) {
-  const size_t phase = (size_t)d->rows * d->pw;
   const int w8 = (d->ow + 7) / 8 * 8;
+  int off[8];
+  tap_offsets(d, off);
   for (int ky = 0; ky < d->kh; ky++) {
     v8 acc[8];
     for (int kx = 0; kx < d->kw; kx++) acc[kx] = splat8(0.0f);
@@ -420,7 +443,7 @@ static void dw_plane_dk(const dw_plane *d, const float *buf, const float *dyb, f
       for (int ox = 0; ox < w8; ox += 8) {
         const v8 g = load8(dr + ox);
         for (int kx = 0; kx < d->kw; kx++)
-          acc[kx] += g * load8(row + (size_t)(kx % d->sx) * phase + kx / d->sx + ox);
+          acc[kx] += g * load8(row + off[kx] + ox);
       }
     }
     for (int kx = 0; kx < d->kw; kx++) {
