@@ -64,8 +64,10 @@ static void register_params(fb_graph *g, fb_node *nd, int flags) {
   }
 }
 
-int fb_graph_add(fb_graph *g, const char *op_name, const char *name, const int *in, int n_in,
-                 const fb_op_attr *attr, int flags, fb_status *st) {
+/* Adds the node; share >= 0 reuses that node's parameter slots instead of
+ * registering new ones. */
+static int add_node(fb_graph *g, const char *op_name, const char *name, const int *in, int n_in,
+                    const fb_op_attr *attr, int flags, int share, fb_status *st) {
   const fb_op *op = fb_op_find(op_name);
   if (!op) return fb_fail(st, "%s: unknown op '%s'", name, op_name);
   if (n_in < 1 || n_in > FB_MAX_IN) return fb_fail(st, "%s: %d inputs", name, n_in);
@@ -82,8 +84,32 @@ int fb_graph_add(fb_graph *g, const char *op_name, const char *name, const int *
   }
   char msg[256] = "";
   if (op->infer(&nd->args, msg) != 0) return fb_fail(st, "%s (%s): %s", name, op_name, msg);
-  register_params(g, nd, flags);
+  if (share < 0) {
+    register_params(g, nd, flags);
+    return g->n++;
+  }
+  const fb_node *src = &g->nodes[share];
+  if (src->op != op || src->args.n_par != nd->args.n_par)
+    return fb_fail(st, "%s: cannot share parameters with %s (different op)", name, src->name);
+  for (int k = 0; k < nd->args.n_par; k++) {
+    fb_shape a = src->args.par[k], b = nd->args.par[k];
+    if (a.n != b.n || a.c != b.c || a.h != b.h || a.w != b.w)
+      return fb_fail(st, "%s: cannot share parameters with %s (shapes differ)", name, src->name);
+    nd->par[k] = src->par[k];
+  }
   return g->n++;
+}
+
+int fb_graph_add(fb_graph *g, const char *op_name, const char *name, const int *in, int n_in,
+                 const fb_op_attr *attr, int flags, fb_status *st) {
+  return add_node(g, op_name, name, in, n_in, attr, flags, -1, st);
+}
+
+int fb_graph_add_shared(fb_graph *g, const char *op_name, const char *name, const int *in,
+                        int n_in, const fb_op_attr *attr, int share, fb_status *st) {
+  if (share < 0 || share >= g->n || !g->nodes[share].op)
+    return fb_fail(st, "%s: node %d to share parameters with is not an op node", name, share);
+  return add_node(g, op_name, name, in, n_in, attr, 0, share, st);
 }
 
 static size_t ws_elems(const fb_node *nd) { return nd->op->ws_size ? nd->op->ws_size(&nd->args) : 0; }

@@ -55,6 +55,13 @@ int fb_graph_input(fb_graph *g, const char *name, int c, int h, int w);
 int fb_graph_add(fb_graph *g, const char *op_name, const char *name, const int *in, int n_in,
                  const fb_op_attr *attr, int flags, fb_status *st);
 
+/* Like fb_graph_add, but the new node uses the parameter slots of node
+ * `share` (same op, same parameter shapes), e.g. a head tower whose conv
+ * weights are shared across feature levels: both nodes' gradients accumulate
+ * into the same slots. */
+int fb_graph_add_shared(fb_graph *g, const char *op_name, const char *name, const int *in,
+                        int n_in, const fb_op_attr *attr, int share, fb_status *st);
+
 /* Allocates parameters (once) and activations for this batch size. */
 int fb_graph_plan(fb_graph *g, int batch, uint64_t seed, fb_status *st);
 

@@ -1,0 +1,50 @@
+/* Readers and writers of the standard on-disk formats; each format has one
+ * module (imagefolder.c, coco.c, segmask.c, image_io.c). Every malformed
+ * input is an error naming the file and the field. */
+#ifndef FB_DATA_FORMATS_H
+#define FB_DATA_FORMATS_H
+
+#include "data/dataset.h"
+#include "fbnet.h"
+
+/* ---- images (PNG/JPEG via stb) ---------------------------------------- */
+/* Decodes an image file into 8-bit HWC with `want_c` channels (1 or 3;
+ * 0 keeps the file's own, grey stays 1, RGBA drops alpha). */
+int fb_image_read(const char *path, int want_c, uint8_t **px, int *h, int *w, int *c,
+                  fb_status *st);
+/* Writes PNG (atomic: PATH.tmp then rename). */
+int fb_png_write(const char *path, const uint8_t *px, int h, int w, int c, fb_status *st);
+
+/* ---- classification: one sub-folder per class ------------------------- */
+/* DIR/<class>/<image>.{png,jpg,jpeg}; classes sorted by name, images sorted
+ * by name within a class. An empty class folder or no class at all is an
+ * error; a file that cannot be decoded is an error naming it. */
+int fb_imagefolder_load(const char *dir, int want_c, fb_mt_dataset *out, fb_status *st);
+
+/* ---- detection: COCO JSON --------------------------------------------- */
+/* Reads `json_path` (images, annotations with bbox [x,y,w,h], category_id,
+ * iscrowd, area; categories) and decodes every image from image_dir/<file_name>.
+ * Errors name the file and field: missing keys, wrong types, negative or
+ * out-of-image bbox, unknown category_id, duplicate ids, unknown image_id. */
+int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt_dataset *out,
+                 fb_status *st);
+/* Writes the ground truth of d (samples with boxes) as COCO JSON; file_name of
+ * each image is the basename of sample.file. */
+int fb_coco_write_gt(const char *json_path, const fb_mt_dataset *d, fb_status *st);
+/* Writes detections (COCO results format: image_id, category_id, bbox, score). */
+typedef struct fb_det {
+  int image_id;
+  fb_box box; /* box.cat contiguous index; box.score */
+} fb_det;
+int fb_coco_write_results(const char *json_path, const fb_det *dets, int n, const int *cat_ids,
+                          fb_status *st);
+
+/* ---- segmentation: image + PNG mask ----------------------------------- */
+/* DIR/images/<name>.png|jpg and DIR/masks/<name>.png (8-bit, one class index
+ * per pixel, 255 = ignore); DIR/classes.txt lists class names one per line.
+ * Errors: a mask whose size differs from its image, a missing mask, a mask
+ * value >= number of classes (other than 255), a truncated PNG. */
+int fb_segset_load(const char *dir, int want_c, fb_mt_dataset *out, fb_status *st);
+int fb_mask_write(const char *path, const uint8_t *mask, int h, int w, fb_status *st);
+
+#endif
