@@ -177,6 +177,7 @@ static void test_v3a_counts(void) {
               fb_params_find(p, "classifier.weight") >= 0 &&
               fb_params_find(p, "stage4.0.dw.conv.bias") < 0,
           "parameter names");
+    CHECK(fb_net_plan(net, 1, 7, &st) == 0 && p->data, "plan: %s", st.msg);
     if (zg >= 0 && og >= 0 && p->data) {
       CHECK(fb_param_data(p, zg)[0] == 0.0f && fb_param_data(p, og)[0] == 1.0f,
             "pwl BN gamma: residual %g, no residual %g", fb_param_data(p, zg)[0],

@@ -115,8 +115,9 @@ fb_net *fb_net_build(const fb_arch *arch, const fb_build_opts *opts, uint64_t se
   if ((x = fb_graph_add(g, "softmax_ce", "loss", in, 2, &a, 0, st)) < 0) goto fail;
   net->loss_node = x;
   g->nodes[x].loss_weight = 1.0f;
-  /* parameters now, from this seed: a built net is ready to plan and run */
-  fb_params_alloc(&g->params, seed);
+  /* parameters are allocated by the first fb_net_plan (so heads can still be
+   * added); the build seed is kept for that */
+  net->seed = seed;
   return net;
 fail:
   fb_net_free(net);
@@ -148,7 +149,8 @@ fb_count fb_net_count(const fb_net *net) {
 }
 
 int fb_net_plan(fb_net *net, int batch, uint64_t seed, fb_status *st) {
-  return fb_graph_plan(&net->g, batch, seed, st);
+  (void)seed;
+  return fb_graph_plan(&net->g, batch, net->seed, st);
 }
 
 float fb_net_forward(fb_net *net, int training) {

@@ -13,9 +13,12 @@ struct fb_net {
   int label_node;  /* (batch, 1, 1, 1): class index as float */
   int logits_node; /* (batch, num_classes, 1, 1) */
   int loss_node;   /* softmax cross-entropy, scalar */
+  uint64_t seed;   /* initialises the parameters at the first plan */
 };
 
-/* Allocates activations for this batch size (parameters on first call). */
+/* Allocates activations for this batch size; the first call also allocates
+ * the parameters and initialises them from the build seed (`seed` is
+ * unused and kept for API stability). */
 int fb_net_plan(fb_net *net, int batch, uint64_t seed, fb_status *st);
 static inline float *fb_net_input(fb_net *net) { return net->g.nodes[net->input_node].out; }
 static inline float *fb_net_labels(fb_net *net) { return net->g.nodes[net->label_node].out; }
