@@ -2,7 +2,8 @@
 # Side-by-side: fbnet vs PyTorch on the same arch, input, batch and threads.
 #
 #   bash bench/compare_torch.sh ARCH INPUT BATCH [--width W] [--forward] [--steps N]
-#        [--warmup M] [--threads T] [--classes K] [--in-channels C] [--torch-only]
+#        [--warmup M] [--threads T] [--classes K] [--in-channels C]
+#        [--padding standard|explicit] [--torch-only]
 #
 # Runs `fbnet bench train` then bench/torch_bench.py, both with OMP_NUM_THREADS
 # equal to --threads (default 2), and prints a table and, as its last line,
@@ -12,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  sed -n '4,5p' "$0" | sed 's/^# *//' >&2
+  sed -n '4,6p' "$0" | sed 's/^# *//' >&2
   exit 2
 }
 [ $# -ge 3 ] || usage
@@ -28,6 +29,7 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --classes) classes=$2; extra+=(--classes "$2"); shift 2 ;;
     --in-channels) in_channels=$2; extra+=(--in-channels "$2"); shift 2 ;;
+    --padding) extra+=(--padding "$2"); shift 2 ;;
     --forward) forward=1; shift ;;
     --torch-only) torch_only=1; shift ;;
     *) echo "compare_torch.sh: unknown option '$1'" >&2; usage ;;
@@ -57,9 +59,9 @@ json_field() {
 fb_sec=""
 if [ "$torch_only" = 0 ]; then
   echo "# fbnet: $FBNET bench train --arch $arch --input $input --batch $batch --width $width" \
-       "--steps $steps --threads $threads ${fwd[*]} ${extra[*]}" >&2
+       "--steps $steps --warmup $warmup --threads $threads ${fwd[*]} ${extra[*]}" >&2
   fb_out=$("$FBNET" bench train --arch "$arch" --input "$input" --batch "$batch" --width "$width" \
-           --steps "$steps" --threads "$threads" "${fwd[@]}" "${extra[@]}") || {
+           --steps "$steps" --warmup "$warmup" --threads "$threads" "${fwd[@]}" "${extra[@]}") || {
     echo "compare_torch.sh: fbnet bench failed" >&2; exit 1; }
   fb_sec=$(json_field "$fb_out" sec_per_step) || {
     echo "compare_torch.sh: no sec_per_step in fbnet's last line: $(tail -n 1 <<<"$fb_out")" >&2; exit 1; }

@@ -56,11 +56,11 @@ def conv_bn(c_in, c_out, k, stride=1, pad=None, groups=1, act=True):
 
 
 class Stem(nn.Module):
-    """conv_k3_hs: 3x3 conv stride s (with bias, per SPEC) + BN + hswish."""
+    """conv_k{k}_hs: kxk conv stride s, pad k/2 (with bias, per SPEC) + BN + hswish."""
 
-    def __init__(self, c_in, c_out, stride):
+    def __init__(self, c_in, c_out, k, stride):
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=True)
+        self.conv = nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=True)
         self.bn = nn.BatchNorm2d(c_out, eps=BN_EPS, momentum=BN_MOMENTUM)
         self.act = HSwish()
 
@@ -182,6 +182,8 @@ class FBNet(nn.Module):
         for stage, (op, c_out, stride, repeat, args) in arch_rows(arch):
             if head_seen:
                 raise ValueError("arch: %s: rows after ir_pool_hs" % stage)
+            if op == "ir_pool_hs" and (stride != 1 or repeat != 1):
+                raise ValueError("arch: %s: ir_pool_hs takes stride 1, repeat 1" % stage)
             c_out = div8(c_out * width)
             e = args.get("e", 1)
             dw_pad = None if standard_padding else args.get("dw_pad")
@@ -191,9 +193,7 @@ class FBNet(nn.Module):
                 m = STEM_RE.match(op)
                 mi = IRF_RE.match(op)
                 if m:
-                    if int(m.group(1)) != 3:
-                        raise ValueError("arch: %s: only conv_k3_hs is supported" % op)
-                    block = Stem(c, c_out, s)
+                    block = Stem(c, c_out, int(m.group(1)), s)
                 elif mi:
                     k = int(mi.group(1))
                     block = IRF(c, c_out, k, s, e, mi.group(2) is not None, dw_pad)
@@ -204,14 +204,13 @@ class FBNet(nn.Module):
                     raise ValueError("arch: unknown op '%s' in %s" % (op, stage))
                 layers.append((name, block))
                 c = c_out
-        if not head_seen:
-            raise ValueError("arch: no ir_pool_hs head row")
         self.features = nn.Sequential()
         for name, block in layers:
             self.features.add_module(name, block)
         # The classifier pools its input again (a no-op on the head's 1x1
-        # output) like fbnet's classification head; the published MAC
-        # counts include that pool's C inputs (1984 for FBNetV3-A).
+        # output, and the needed pool when there is no ir_pool_hs row). The
+        # published 356.598 M of FBNetV3-A includes this pool's 1984 inputs;
+        # fbnet's builder adds no pool over a 1x1 map (356.596296 M).
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c, num_classes, bias=True)
 
@@ -289,7 +288,11 @@ def main(argv=None):
             print("%-40s %-20s %-20s %12d" % (name, ishape, oshape, m))
     if a.count or not a.layers:
         print("arch %s input %d width %g classes %d" % (model.arch_name, size, a.width, a.classes))
+        extra = [r[3] for r in rows if r[0] == "pool" and r[1][2:] == (1, 1)]
         print("MACs %.3f M (%d)" % (macs / 1e6, macs))
+        if extra:
+            print("MACs without the classifier's pool over a 1x1 map (fbnet's convention):"
+                  " %.6f M (%d)" % ((macs - extra[0]) / 1e6, macs - extra[0]))
         print("params %.3f M (conv+linear weights %d; all trainable %d = %.3f M)"
               % (params / 1e6, params, params_all, params_all / 1e6))
     return 0

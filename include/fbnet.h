@@ -21,6 +21,9 @@ typedef struct fb_status {
 
 /* ---- Architectures ---------------------------------------------------- */
 
+/* Task heads a network carries (bit mask). */
+enum { FB_TASK_CLS = 1, FB_TASK_DET = 2, FB_TASK_SEG = 4 };
+
 /* How the builder turns an arch file into a network. */
 typedef struct fb_build_opts {
   int input_size;   /* square input resolution (e.g. 224) */
@@ -28,6 +31,11 @@ typedef struct fb_build_opts {
   int num_classes;  /* classifier outputs */
   double width;     /* width multiplier; channels rounded with div8 */
   int standard_padding; /* 1: ignore explicit paddings and use k/2 everywhere */
+  unsigned tasks;       /* FB_TASK_* bits (default FB_TASK_CLS) */
+  int num_cats;         /* detection categories (FB_TASK_DET) */
+  int num_seg_classes;  /* segmentation classes (FB_TASK_SEG) */
+  int det_width;        /* detection head channels (0: the head's default) */
+  int seg_width;        /* segmentation head channels (0: the head's default) */
 } fb_build_opts;
 
 fb_build_opts fb_build_opts_default(void);

@@ -32,6 +32,8 @@ Op cases (<op>_<k>.bin) hold
     par_after<j>   batchnorm only: all parameters after one forward (training
                    mode updates running_mean / running_var, PyTorch momentum
                    semantics with the unbiased batch variance)
+focal_loss cases also hold attr.alpha and attr.gamma (fields appended to
+fb_op_attr later; other ops' files leave them out, i.e. at their defaults).
 Attribute floats (eps, momentum, label_smoothing) are float32-representable so
 the C code (which stores them as float) computes with the very same numbers.
 
@@ -140,7 +142,7 @@ def leaf(t):
 
 
 def run_case(op, k, attr, inputs, params, fn, diff_in=None, diff_par=None, g=None,
-             dout_shape=None, bn_after=False):
+             dout_shape=None, bn_after=False, extra_attr=()):
     """inputs/params: lists of tensors (4-d shapes given by their own rank).
     fn(inputs, params) -> output. Writes <op>_<k>.bin; returns its size."""
     a = dict(ATTR_DEFAULT)
@@ -154,6 +156,7 @@ def run_case(op, k, attr, inputs, params, fn, diff_in=None, diff_par=None, g=Non
     dout = randn(g, *out.shape) if out.dim() > 0 else randn(g, 1).reshape(())
     (out * dout).sum().backward()
     arrays = [("attr." + f, a[f]) for f in ATTR_FIELDS]
+    arrays += [("attr." + f, v) for f, v in extra_attr]  # fields newer than ATTR_FIELDS
     for i, t in enumerate(inputs):
         arrays.append(("in%d" % i, t))
     for j, t in enumerate(params):
@@ -346,6 +349,134 @@ def softmax_ce_cases():
     return size
 
 
+# ------------------------------------------------------- detection head ops (det)
+
+def concat_spatial_cases():
+    size = 0
+    for k, (n, c, hws) in enumerate([(2, 3, ((4, 4), (2, 2), (1, 1))), (1, 2, ((3, 5), (2, 1)))]):
+        g = gen_for("concat_spatial%d" % k)
+        size += run_case("concat_spatial", k, {}, [randn(g, n, c, h, w) for h, w in hws], [],
+                         lambda ins, pars: torch.cat([t.flatten(2) for t in ins], dim=2)
+                         .unsqueeze(3), g=g)
+    return size
+
+
+FOCAL_ALPHA, FOCAL_GAMMA = 0.25, 2.0  # fb_attr_default(); float32-exact
+
+
+def focal_reference(x, t, alpha, gamma):
+    """torchvision.ops.sigmoid_focal_loss (reduction 'sum') written out:
+    ce = BCE-with-logits, p_t = p y + (1-p)(1-y), loss = alpha_t ce (1-p_t)^gamma."""
+    p = torch.sigmoid(x)
+    ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    p_t = p * t + (1 - p) * (1 - t)
+    loss = ce * (1 - p_t) ** gamma
+    if alpha >= 0:
+        loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
+    return loss
+
+
+def focal_loss_cases():
+    # logits (N, K, P, 1), targets: class index, -1 background, <= -2 ignored
+    cases = [(2, 3, 10), (1, 5, 7)]
+    size = 0
+    for k, (n, kk, p) in enumerate(cases):
+        g = gen_for("focal_loss%d" % k)
+        x = randn(g, n, kk, p, 1, scale=2.0)
+        lab = torch.randint(-1, kk, (n, 1, p, 1), generator=g).to(torch.float64)
+        lab.view(-1)[0] = 0.0   # at least one positive
+        lab.view(-1)[1] = -1.0  # one background
+        lab.view(-1)[2] = -2.0  # one ignored
+        if k == 1:
+            lab.view(-1)[3] = -5.0
+
+        def fn(ins, pars, kk=kk):
+            logits, y = ins[0], ins[1][:, 0]  # (N, K, P, 1), (N, P, 1)
+            onehot = torch.stack([(y == c).to(logits.dtype) for c in range(kk)], dim=1)
+            keep = (y > -2).to(logits.dtype).unsqueeze(1)
+            loss = (focal_reference(logits, onehot, FOCAL_ALPHA, FOCAL_GAMMA) * keep).sum()
+            return loss / max(1.0, float((y >= 0).sum()))
+
+        size += run_case("focal_loss", k, {}, [x, lab], [], fn, diff_in=[0], g=g,
+                         extra_attr=(("alpha", FOCAL_ALPHA), ("gamma", FOCAL_GAMMA)))
+    return size
+
+
+def giou_ltrb(p, t):
+    """1 - GIoU of boxes [-l, r] x [-t, b] given as (N, 4, P, 1) distances."""
+    pl, pt, pr, pb = p.unbind(1)
+    tl, tt, tr, tb = t.unbind(1)
+    inter = (torch.minimum(pl, tl) + torch.minimum(pr, tr)) * \
+        (torch.minimum(pt, tt) + torch.minimum(pb, tb))
+    union = (pl + pr) * (pt + pb) + (tl + tr) * (tt + tb) - inter
+    encl = (torch.maximum(pl, tl) + torch.maximum(pr, tr)) * \
+        (torch.maximum(pt, tt) + torch.maximum(pb, tb))
+    return 1 - (inter / union - (encl - union) / encl)
+
+
+def giou_corners(p, t):
+    """The same from corner boxes, as torchvision's generalized_box_iou does it."""
+    def corners(d):
+        return torch.stack([-d[:, 0], -d[:, 1], d[:, 2], d[:, 3]], dim=-1)
+    a, b = corners(p), corners(t)
+    area = lambda z: (z[..., 2] - z[..., 0]) * (z[..., 3] - z[..., 1])
+    lt = torch.maximum(a[..., :2], b[..., :2])
+    rb = torch.minimum(a[..., 2:], b[..., 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    union = area(a) + area(b) - inter
+    lt_c = torch.minimum(a[..., :2], b[..., :2])
+    rb_c = torch.maximum(a[..., 2:], b[..., 2:])
+    wh_c = rb_c - lt_c
+    encl = wh_c[..., 0] * wh_c[..., 1]
+    return 1 - (inter / union - (encl - union) / encl)
+
+
+def giou_loss_cases():
+    # pred (N, 4, P, 1) raw (some < 0: counted as 0), target ltrb > 0, weight: centerness or 0
+    cases = [(2, 12), (1, 9)]
+    size = 0
+    for k, (n, p) in enumerate(cases):
+        g = gen_for("giou_loss%d" % k)
+        pred = uniform(g, -0.5, 4.0, n, 4, p, 1)
+        tgt = uniform(g, 0.2, 4.0, n, 4, p, 1)
+        w = uniform(g, 0.05, 1.0, n, 1, p, 1)
+        w[torch.rand(n, 1, p, 1, generator=g) < 0.3] = 0.0
+        w.view(-1)[0] = 0.7
+
+        def fn(ins, pars):
+            pc = ins[0].clamp(min=0)
+            per = giou_ltrb(pc, ins[1])[:, None]  # (N, 1, P, 1)
+            wt = ins[2]
+            return (wt * per).sum() / wt.sum()
+
+        pc = pred.clamp(min=0)
+        d = (giou_ltrb(pc, tgt) - giou_corners(pc, tgt)).abs().max().item()
+        assert d < 1e-12, d
+        size += run_case("giou_loss", k, {}, [pred, tgt, w], [], fn, diff_in=[0], g=g)
+    return size
+
+
+def bce_logits_cases():
+    cases = [(2, 11), (1, 6)]
+    size = 0
+    for k, (n, p) in enumerate(cases):
+        g = gen_for("bce_logits%d" % k)
+        x = randn(g, n, 1, p, 1, scale=2.0)
+        t = uniform(g, 0.0, 1.0, n, 1, p, 1)
+        m = (torch.rand(n, 1, p, 1, generator=g) < 0.6).to(torch.float64)
+        m.view(-1)[0] = 1.0
+        m.view(-1)[1] = 0.0
+
+        def fn(ins, pars):
+            keep = ins[2] > 0
+            loss = F.binary_cross_entropy_with_logits(ins[0], ins[1], reduction="none")
+            return loss[keep].sum() / max(1.0, float(keep.sum()))
+
+        size += run_case("bce_logits", k, {}, [x, t, m], [], fn, diff_in=[0], g=g)
+    return size
+
+
 # ---------------------------------------------------------------------------- blocks
 
 def div8(n):
@@ -457,6 +588,10 @@ def main():
     total += concat_cases()
     total += linear_cases()
     total += softmax_ce_cases()
+    total += concat_spatial_cases()
+    total += focal_loss_cases()
+    total += giou_loss_cases()
+    total += bce_logits_cases()
     total += block_case(0, 5, 1, 16, 16, 1, 3)   # ir_k5_sehsig_hs, residual
     total += block_case(1, 3, 1, 16, 24, 2, 4)   # ir_k3_sehsig_hs, stride 2, no residual
     print("wrote %d files, %d bytes, to %s" % (len(os.listdir(OUT_DIR)), total,

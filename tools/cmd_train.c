@@ -1,100 +1,84 @@
-/* fbnet train: train an arch file on a task. */
+/* fbnet train: train an arch file on a task.
+ *   --task cls --data fashion-mnist   Fashion-MNIST (IDX files, fast grey path)
+ *   --task cls|det|seg --data DIR     standard formats (see src/train/mt_trainer.h) */
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "args.h"
 #include "commands.h"
+#include "data/fmnist.h"
+#include "train/checkpoint.h"
+#include "train/mt_trainer.h"
 #include "train/trainer.h"
 
-enum { TASK_CLS, TASK_DET, TASK_SEG };
+/* Options shared by both paths; negative / NULL values mean "not given". */
+typedef struct train_opts {
+  int task, padding, optimizer, no_nesterov, no_flip, threads, input, content, crop_pad;
+  int epochs, batch, train_limit, test_limit, seed, resume, quiet, det_width, seg_width;
+  double width, lr, wd, momentum, warmup, ls, ema, final_lr, scale_min, scale_max;
+  const char *arch, *data, *out;
+} train_opts;
 
-int cmd_train(int argc, char **argv) {
+static void opts_unset(train_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->padding = o->optimizer = o->input = o->content = o->crop_pad = o->epochs = o->batch = -1;
+  o->seed = -1;
+  o->width = o->lr = o->wd = o->momentum = o->warmup = o->ls = o->ema = o->final_lr = -1;
+  o->scale_min = o->scale_max = -1;
+  o->data = "fashion-mnist";
+}
+
+#define SET_IF(dst, v) \
+  do {                 \
+    if ((v) >= 0) (dst) = (v); \
+  } while (0)
+
+static int is_fmnist(const char *data) {
+  if (strcmp(data, "fashion-mnist") == 0) return 1;
+  char path[1200];
+  snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", data);
+  FILE *f = fopen(path, "rb");
+  if (f) fclose(f);
+  return f != NULL;
+}
+
+static fb_optim_cfg optim_from(const train_opts *o, fb_optim_cfg dflt) {
+  fb_optim_cfg c = dflt;
+  if (o->optimizer == 0 && dflt.kind != FB_OPT_SGD) c = fb_optim_sgd_default();
+  if (o->optimizer == 1 && dflt.kind != FB_OPT_ADAMW) c = fb_optim_adamw_default();
+  if (o->optimizer >= 0 && o->lr < 0) c.lr = c.kind == FB_OPT_SGD ? 0.1f : 2e-3f;
+  SET_IF(c.lr, (float)o->lr);
+  SET_IF(c.weight_decay, (float)o->wd);
+  SET_IF(c.momentum, (float)o->momentum);
+  if (o->no_nesterov) c.nesterov = 0;
+  return c;
+}
+
+static int run_fmnist(const train_opts *o) {
   fb_train_cfg c = fb_train_cfg_default();
-  int task = TASK_CLS, padding = 0, optimizer = 0, no_nesterov = 0, no_flip = 0, threads = 0;
-  int input = c.build.input_size, content = 0, crop_pad = -1, epochs = c.epochs, batch = c.batch;
-  int train_limit = 0, test_limit = 0, seed = (int)c.seed;
-  double width = c.build.width, lr = c.optim.lr, wd = c.optim.weight_decay;
-  double momentum = c.optim.momentum, warmup = c.warmup_epochs, ls = c.label_smoothing;
-  double ema = c.ema_decay, final_lr = c.final_lr_frac;
-  const char *arch = NULL;
-  const arg_opt opts[] = {
-      {"--task", ARG_CHOICE, &task, 0, 0, "cls|det|seg", "task to train"},
-      {"--arch", ARG_STRING, &arch, 0, 0, NULL, "arch file (JSON), required"},
-      {"--data", ARG_STRING, &c.data_dir, 0, 0, NULL,
-       "Fashion-MNIST directory, or 'fashion-mnist' for the Debian package (default)"},
-      {"--out", ARG_STRING, &c.out_dir, 0, 0, NULL, "output directory (default runs/cls)"},
-      {"--input", ARG_INT, &input, 8, 1024, NULL, "input resolution (default 64)"},
-      {"--content", ARG_INT, &content, 1, 1024, NULL,
-       "side the 28x28 image is resized to inside the input (default 7/8 of --input)"},
-      {"--width", ARG_DOUBLE, &width, 0.05, 4.0, NULL, "width multiplier (default 0.5)"},
-      {"--padding", ARG_CHOICE, &padding, 0, 0, "explicit|standard",
-       "explicit: the arch file's paddings; standard: k/2 everywhere (for inputs < 64)"},
-      {"--epochs", ARG_INT, &epochs, 1, 100000, NULL, "epochs (default 20)"},
-      {"--batch", ARG_INT, &batch, 1, 65536, NULL, "batch size (default 64)"},
-      {"--optimizer", ARG_CHOICE, &optimizer, 0, 0, "sgd|adamw", "optimizer (default sgd)"},
-      {"--lr", ARG_DOUBLE, &lr, 1e-8, 100, NULL, "peak learning rate (default 0.2)"},
-      {"--final-lr", ARG_DOUBLE, &final_lr, 0, 1, NULL,
-       "final learning rate as a fraction of --lr (default 0)"},
-      {"--momentum", ARG_DOUBLE, &momentum, 0, 0.9999, NULL, "SGD momentum (default 0.9)"},
-      {"--no-nesterov", ARG_FLAG, &no_nesterov, 0, 0, NULL, "plain momentum instead of Nesterov"},
-      {"--wd", ARG_DOUBLE, &wd, 0, 1, NULL,
-       "weight decay (conv/linear weights only; default 5e-5)"},
-      {"--warmup-epochs", ARG_DOUBLE, &warmup, 0, 1000, NULL, "linear warm-up (default 1)"},
-      {"--label-smoothing", ARG_DOUBLE, &ls, 0, 0.999, NULL, "label smoothing (default 0.1)"},
-      {"--crop-pad", ARG_INT, &crop_pad, 0, 512, NULL, "random-crop padding (default input/8)"},
-      {"--no-flip", ARG_FLAG, &no_flip, 0, 0, NULL, "no random horizontal flips"},
-      {"--ema", ARG_DOUBLE, &ema, 0, 0.999999, NULL,
-       "weight EMA decay, evaluated and saved (0: off; default 0.999)"},
-      {"--seed", ARG_INT, &seed, 0, 2147483647, NULL, "random seed (default 1)"},
-      {"--threads", ARG_INT, &threads, 1, 1024, NULL, "OpenMP threads (default: all cores)"},
-      {"--train-limit", ARG_INT, &train_limit, 1, 100000000, NULL,
-       "train on the first N images only"},
-      {"--test-limit", ARG_INT, &test_limit, 1, 100000000, NULL,
-       "evaluate on the first N test images only"},
-      {"--resume", ARG_FLAG, &c.resume, 0, 0, NULL,
-       "continue from OUT/checkpoint.safetensors"},
-      {"--quiet", ARG_FLAG, &c.quiet, 0, 0, NULL, "no progress output"},
-  };
-  const arg_spec spec = {"fbnet train --task cls --arch ARCH [options]",
-                         "Trains a network described by an arch file. Writes OUT/weights."
-                         "safetensors (EMA weights when --ema > 0),\nOUT/checkpoint.safetensors "
-                         "(each epoch, for --resume) and OUT/log.jsonl (one line per epoch).",
-                         opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL};
-  int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc > 0 ? 0 : 2;
-  if (!arch) {
-    fprintf(stderr, "fbnet train: --arch is required (see --help)\n");
-    return 2;
-  }
-  if (task != TASK_CLS) {
-    fprintf(stderr, "fbnet train: --task %s is not available in this version; only cls\n",
-            task == TASK_DET ? "det" : "seg");
-    return 2;
-  }
-  if (threads) omp_set_num_threads(threads);
-  c.arch_path = arch;
-  c.build.input_size = input;
-  c.build.width = width;
-  c.build.standard_padding = padding == 1;
-  c.epochs = epochs;
-  c.batch = batch;
-  c.optim = optimizer ? fb_optim_adamw_default() : fb_optim_sgd_default();
-  c.optim.lr = (float)lr;
-  c.optim.weight_decay = (float)wd;
-  c.optim.momentum = (float)momentum;
-  c.optim.nesterov = !no_nesterov;
-  c.final_lr_frac = (float)final_lr;
-  c.warmup_epochs = warmup;
-  c.label_smoothing = (float)ls;
-  c.aug = fb_aug_default(input);
-  if (content) c.aug.content = content;
-  if (crop_pad >= 0) c.aug.crop_pad = crop_pad;
-  c.aug.hflip = !no_flip;
-  c.ema_decay = (float)ema;
-  c.seed = (uint64_t)seed;
-  c.train_limit = train_limit;
-  c.test_limit = test_limit;
+  c.arch_path = o->arch;
+  c.data_dir = o->data;
+  if (o->out) c.out_dir = o->out;
+  SET_IF(c.build.input_size, o->input);
+  SET_IF(c.build.width, o->width);
+  SET_IF(c.build.standard_padding, o->padding);
+  SET_IF(c.epochs, o->epochs);
+  SET_IF(c.batch, o->batch);
+  c.optim = optim_from(o, c.optim);
+  SET_IF(c.final_lr_frac, (float)o->final_lr);
+  SET_IF(c.warmup_epochs, o->warmup);
+  SET_IF(c.label_smoothing, (float)o->ls);
+  c.aug = fb_aug_default(c.build.input_size);
+  SET_IF(c.aug.content, o->content);
+  SET_IF(c.aug.crop_pad, o->crop_pad);
+  c.aug.hflip = !o->no_flip;
+  SET_IF(c.ema_decay, (float)o->ema);
+  if (o->seed >= 0) c.seed = (uint64_t)o->seed;
+  c.train_limit = o->train_limit;
+  c.test_limit = o->test_limit;
+  c.resume = o->resume;
+  c.quiet = o->quiet;
   fb_status st = {{0}};
   fb_train_result r;
   if (fb_train_run(&c, &r, &st)) {
@@ -105,4 +89,113 @@ int cmd_train(int argc, char **argv) {
          "\"final_loss\": %.5f, \"seconds\": %.1f, \"images_per_sec\": %.1f}\n",
          r.top1, r.top5, r.top1_raw, r.best_top1, r.final_loss, r.seconds, r.images_per_sec);
   return 0;
+}
+
+static int run_formats(const train_opts *o, int task) {
+  fb_mt_cfg c = fb_mt_cfg_default(task);
+  c.arch_path = o->arch;
+  c.data_dir = o->data;
+  c.out_dir = o->out ? o->out : task == FB_TASK_DET ? "runs/det" : task == FB_TASK_SEG ? "runs/seg"
+                                                                                     : "runs/cls";
+  SET_IF(c.build.input_size, o->input);
+  SET_IF(c.build.width, o->width);
+  SET_IF(c.build.standard_padding, o->padding);
+  c.build.det_width = o->det_width;
+  c.build.seg_width = o->seg_width;
+  SET_IF(c.epochs, o->epochs);
+  SET_IF(c.batch, o->batch);
+  c.optim = optim_from(o, c.optim);
+  SET_IF(c.final_lr_frac, (float)o->final_lr);
+  SET_IF(c.warmup_epochs, o->warmup);
+  SET_IF(c.label_smoothing, (float)o->ls);
+  SET_IF(c.scale_min, (float)o->scale_min);
+  SET_IF(c.scale_max, (float)o->scale_max);
+  c.hflip = !o->no_flip;
+  SET_IF(c.ema_decay, (float)o->ema);
+  if (o->seed >= 0) c.seed = (uint64_t)o->seed;
+  c.train_limit = o->train_limit;
+  c.val_limit = o->test_limit;
+  c.threads = o->threads > 0 ? o->threads : 1;
+  c.resume = o->resume;
+  c.quiet = o->quiet;
+  fb_status st = {{0}};
+  fb_mt_metrics m;
+  if (fb_mt_train(&c, &m, &st)) {
+    fprintf(stderr, "fbnet train: error: %s\n", st.msg);
+    return 1;
+  }
+  char js[1024];
+  fb_mt_metrics_json(&m, js, sizeof js);
+  printf("%s\n", js);
+  return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+  train_opts o;
+  opts_unset(&o);
+  const arg_opt opts[] = {
+      {"--task", ARG_CHOICE, &o.task, 0, 0, "cls|det|seg", "task to train (default cls)"},
+      {"--arch", ARG_STRING, &o.arch, 0, 0, NULL, "arch file (JSON), required"},
+      {"--data", ARG_STRING, &o.data, 0, 0, NULL,
+       "'fashion-mnist' (Debian package, default), a Fashion-MNIST directory, or a data "
+       "directory in the standard formats (DIR/train, DIR/val; see docs)"},
+      {"--out", ARG_STRING, &o.out, 0, 0, NULL, "output directory (default runs/TASK)"},
+      {"--input", ARG_INT, &o.input, 8, 1024, NULL, "input resolution (default 64)"},
+      {"--width", ARG_DOUBLE, &o.width, 0.05, 4.0, NULL,
+       "width multiplier (default 0.5 Fashion-MNIST, 1.0 otherwise)"},
+      {"--padding", ARG_CHOICE, &o.padding, 0, 0, "explicit|standard",
+       "explicit: the arch file's paddings; standard: k/2 everywhere (default for det/seg "
+       "and folders)"},
+      {"--epochs", ARG_INT, &o.epochs, 1, 100000, NULL, "epochs (default 20 / 30)"},
+      {"--batch", ARG_INT, &o.batch, 1, 65536, NULL, "batch size (default 64 / 32)"},
+      {"--optimizer", ARG_CHOICE, &o.optimizer, 0, 0, "sgd|adamw",
+       "optimizer (default sgd for Fashion-MNIST, adamw otherwise)"},
+      {"--lr", ARG_DOUBLE, &o.lr, 1e-8, 100, NULL, "peak learning rate (default 0.2 / 2e-3)"},
+      {"--final-lr", ARG_DOUBLE, &o.final_lr, 0, 1, NULL, "final lr as a fraction of --lr"},
+      {"--momentum", ARG_DOUBLE, &o.momentum, 0, 0.9999, NULL, "SGD momentum (default 0.9)"},
+      {"--no-nesterov", ARG_FLAG, &o.no_nesterov, 0, 0, NULL, "plain momentum"},
+      {"--wd", ARG_DOUBLE, &o.wd, 0, 1, NULL, "weight decay (conv/linear weights only)"},
+      {"--warmup-epochs", ARG_DOUBLE, &o.warmup, 0, 1000, NULL, "linear warm-up (default 1)"},
+      {"--label-smoothing", ARG_DOUBLE, &o.ls, 0, 0.999, NULL, "label smoothing (default 0.1)"},
+      {"--content", ARG_INT, &o.content, 1, 1024, NULL,
+       "Fashion-MNIST: side the 28x28 image is resized to (default 7/8 of --input)"},
+      {"--crop-pad", ARG_INT, &o.crop_pad, 0, 512, NULL,
+       "Fashion-MNIST: random-crop padding (default input/8)"},
+      {"--scale-min", ARG_DOUBLE, &o.scale_min, 0.05, 10, NULL,
+       "standard formats: scale augmentation range (default 0.75)"},
+      {"--scale-max", ARG_DOUBLE, &o.scale_max, 0.05, 10, NULL, "(default 1.25)"},
+      {"--no-flip", ARG_FLAG, &o.no_flip, 0, 0, NULL, "no random horizontal flips"},
+      {"--ema", ARG_DOUBLE, &o.ema, 0, 0.999999, NULL,
+       "weight EMA decay, evaluated and saved (0: off; default 0.999)"},
+      {"--det-width", ARG_INT, &o.det_width, 8, 1024, NULL, "detection head channels (64)"},
+      {"--seg-width", ARG_INT, &o.seg_width, 8, 1024, NULL, "segmentation head channels (32)"},
+      {"--seed", ARG_INT, &o.seed, 0, 2147483647, NULL, "random seed (default 1)"},
+      {"--threads", ARG_INT, &o.threads, 1, 1024, NULL, "OpenMP threads (default: all cores)"},
+      {"--train-limit", ARG_INT, &o.train_limit, 1, 100000000, NULL, "first N training images"},
+      {"--test-limit", ARG_INT, &o.test_limit, 1, 100000000, NULL,
+       "evaluate on the first N test/val images"},
+      {"--resume", ARG_FLAG, &o.resume, 0, 0, NULL, "continue from OUT/checkpoint.safetensors"},
+      {"--quiet", ARG_FLAG, &o.quiet, 0, 0, NULL, "no progress output"},
+  };
+  const arg_spec spec = {"fbnet train --task cls|det|seg --arch ARCH --data DATA [options]",
+                         "Trains a network described by an arch file. Writes OUT/weights."
+                         "safetensors (EMA weights when --ema > 0),\nOUT/checkpoint.safetensors "
+                         "(each epoch, for --resume) and OUT/log.jsonl (one line per epoch).",
+                         opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL};
+  int rc = args_parse(&spec, argc, argv);
+  if (rc) return rc > 0 ? 0 : 2;
+  if (!o.arch) {
+    fprintf(stderr, "fbnet train: --arch is required (see --help)\n");
+    return 2;
+  }
+  if (o.threads) omp_set_num_threads(o.threads);
+  static const int tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
+  int task = tasks[o.task];
+  if (task == FB_TASK_CLS && is_fmnist(o.data)) return run_fmnist(&o);
+  if (task != FB_TASK_CLS && strcmp(o.data, "fashion-mnist") == 0) {
+    fprintf(stderr, "fbnet train: --task %s needs --data DIR in the standard formats (make demo "
+            "data with 'fbnet data scenes --out DIR')\n", fb_task_name(task));
+    return 2;
+  }
+  return run_formats(&o, task);
 }

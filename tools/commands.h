@@ -11,5 +11,7 @@ int cmd_eval(int argc, char **argv);
  *                  [--padding standard|explicit] [--json] */
 int cmd_flops(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_data(int argc, char **argv); /* fbnet data scenes --out DIR [options] */
+int cmd_predict(int argc, char **argv);
 
 #endif

@@ -13,8 +13,10 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"train", cmd_train, "train an arch file on a task (cls: Fashion-MNIST)"},
-    {"eval", cmd_eval, "evaluate saved weights (top-1/top-5)"},
+    {"data", cmd_data, "write built-in data sets (data scenes: the demo scenes)"},
+    {"train", cmd_train, "train an arch file on a task (cls, det, seg)"},
+    {"eval", cmd_eval, "evaluate saved weights (top-1/top-5, COCO AP, mIoU)"},
+    {"predict", cmd_predict, "write predictions (COCO results JSON, PNG masks, CSV)"},
     {"flops", cmd_flops, "per-layer shapes, params and multiply-adds of an arch file"},
     {"bench", cmd_bench, "time training/inference steps (used by bench/compare_torch.sh)"},
 };

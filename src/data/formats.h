@@ -12,6 +12,10 @@
  * 0 keeps the file's own, grey stays 1, RGBA drops alpha). */
 int fb_image_read(const char *path, int want_c, uint8_t **px, int *h, int *w, int *c,
                   fb_status *st);
+/* Writes JPEG at quality 95 (atomic). */
+int fb_jpg_write(const char *path, const uint8_t *px, int h, int w, int c, fb_status *st);
+/* Reads an 8-bit single-channel PNG mask. */
+int fb_mask_read(const char *path, uint8_t **mask, int *h, int *w, fb_status *st);
 /* Writes PNG (atomic: PATH.tmp then rename). */
 int fb_png_write(const char *path, const uint8_t *px, int h, int w, int c, fb_status *st);
 
@@ -38,6 +42,9 @@ typedef struct fb_det {
 } fb_det;
 int fb_coco_write_results(const char *json_path, const fb_det *dets, int n, const int *cat_ids,
                           fb_status *st);
+/* Reads a COCO results file back (category ids mapped through cat_ids). */
+int fb_coco_load_results(const char *json_path, const int *cat_ids, int num_cats, fb_det **dets,
+                         int *n, fb_status *st);
 
 /* ---- segmentation: image + PNG mask ----------------------------------- */
 /* DIR/images/<name>.png|jpg and DIR/masks/<name>.png (8-bit, one class index

@@ -161,19 +161,66 @@ static int parse_stage(fb_arch *a, const cJSON *blk, int bi, int *cap, fb_status
   return 0;
 }
 
+/* "heads": {"det": ["stage3", "stage4", "stage5"], "seg": [...]} */
+static int parse_taps(const cJSON *list, fb_arch_taps *t, const char *path, const char *task,
+                      fb_status *st) {
+  if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) < 1 ||
+      cJSON_GetArraySize(list) > FB_ARCH_MAX_TAPS)
+    return fb_fail(st, "%s: heads.%s must be an array of 1 to %d stage names", path, task,
+                   FB_ARCH_MAX_TAPS);
+  int i = 0;
+  for (const cJSON *v = list->child; v; v = v->next, i++) {
+    if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) >= sizeof t->stage[0])
+      return fb_fail(st, "%s: heads.%s[%d] must be a stage name", path, task, i);
+    snprintf(t->stage[i], sizeof t->stage[i], "%s", v->valuestring);
+  }
+  t->n = i;
+  return 0;
+}
+
+static int parse_heads(fb_arch *a, const cJSON *heads, fb_status *st) {
+  if (!cJSON_IsObject(heads))
+    return fb_fail(st, "%s: \"heads\" must be an object like {\"det\": [\"stage3\", ...]}",
+                   a->path);
+  for (const cJSON *kv = heads->child; kv; kv = kv->next) {
+    fb_arch_taps *t = strcmp(kv->string, "det") == 0   ? &a->det_from
+                      : strcmp(kv->string, "seg") == 0 ? &a->seg_from
+                                                       : NULL;
+    if (!t)
+      return fb_fail(st, "%s: heads: unknown task \"%s\" (known: det, seg; the classifier "
+                     "always follows the last stage)", a->path, kv->string);
+    if (parse_taps(kv, t, a->path, kv->string, st)) return -1;
+  }
+  return 0;
+}
+
+/* Every stage named in "heads" must exist. */
+static int check_heads(const fb_arch *a, const fb_arch_taps *t, const char *task,
+                       fb_status *st) {
+  for (int i = 0; i < t->n; i++) {
+    int found = 0;
+    for (int r = 0; r < a->n_rows && !found; r++) found = strcmp(a->rows[r].stage, t->stage[i]) == 0;
+    if (!found)
+      return fb_fail(st, "%s: heads.%s[%d]: no stage named \"%s\"", a->path, task, i,
+                     t->stage[i]);
+  }
+  return 0;
+}
+
 static int parse_top(fb_arch *a, const cJSON *root, fb_status *st) {
   const char *path = a->path;
   if (!cJSON_IsObject(root))
     return fb_fail(st, "%s: the top level must be an object with \"name\" and \"blocks\"", path);
-  const cJSON *name = NULL, *input = NULL, *blocks = NULL;
+  const cJSON *name = NULL, *input = NULL, *blocks = NULL, *heads = NULL;
   for (const cJSON *kv = root->child; kv; kv = kv->next) {
     const cJSON **slot = strcmp(kv->string, "name") == 0         ? &name
                          : strcmp(kv->string, "input_size") == 0 ? &input
                          : strcmp(kv->string, "blocks") == 0     ? &blocks
+                         : strcmp(kv->string, "heads") == 0      ? &heads
                                                                  : NULL;
     if (strcmp(kv->string, "comment") == 0) continue; /* free text for humans */
     if (!slot)
-      return fb_fail(st, "%s: unknown key \"%s\" (known: name, input_size, blocks, comment)", path,
+      return fb_fail(st, "%s: unknown key \"%s\" (known: name, input_size, blocks, heads, comment)", path,
                      kv->string);
     if (*slot) return fb_fail(st, "%s: key \"%s\" given twice", path, kv->string);
     *slot = kv;
@@ -190,6 +237,9 @@ static int parse_top(fb_arch *a, const cJSON *root, fb_status *st) {
   int cap = 0, bi = 0;
   for (const cJSON *blk = blocks->child; blk; blk = blk->next, bi++)
     if (parse_stage(a, blk, bi, &cap, st) != 0) return -1;
+  if (heads && (parse_heads(a, heads, st) || check_heads(a, &a->det_from, "det", st) ||
+                check_heads(a, &a->seg_from, "seg", st)))
+    return -1;
   return 0;
 }
 

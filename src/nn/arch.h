@@ -17,12 +17,22 @@ typedef struct fb_arch_row {
   int dw_pad;     /* explicit depthwise padding; -1 = k/2 */
 } fb_arch_row;
 
+#define FB_ARCH_MAX_TAPS 4
+
+/* Which stages' outputs feed a task head ("heads" in the arch file); empty:
+ * the builder picks the last block at each stride the head needs. */
+typedef struct fb_arch_taps {
+  int n;
+  char stage[FB_ARCH_MAX_TAPS][32];
+} fb_arch_taps;
+
 struct fb_arch {
   char name[64];
   char path[256]; /* for error messages */
   int input_size; /* the resolution the file was designed for */
   fb_arch_row *rows;
   int n_rows;
+  fb_arch_taps det_from, seg_from;
 };
 
 #endif

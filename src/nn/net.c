@@ -19,6 +19,7 @@ fb_build_opts fb_build_opts_default(void) {
   o.num_classes = 1000;
   o.width = 1.0;
   o.standard_padding = 0;
+  o.tasks = FB_TASK_CLS;
   return o;
 }
 
@@ -47,12 +48,24 @@ static int check_opts(const fb_build_opts *o, fb_status *st) {
   return 0;
 }
 
+/* Feature taps of the trunk for the dense heads. */
+#define MAX_LOG2_STRIDE 8
+typedef struct trunk_taps {
+  int at_stride[MAX_LOG2_STRIDE + 1]; /* last block output at stride 2^k, -1: none */
+  const fb_arch *arch;
+  int *stage_last; /* per row index: the last node of that row's stage so far */
+} trunk_taps;
+
+/* The stage "head" (ir_pool_hs) belongs to the classifier. */
+static int is_cls_stage(const char *stage) { return strcmp(stage, "head") == 0; }
+
 /* Adds the rows of arch to net->g; returns the last node or -1. */
-static int add_rows(fb_net *net, const fb_arch *arch, fb_status *st) {
+static int add_rows(fb_net *net, const fb_arch *arch, trunk_taps *taps, fb_status *st) {
   fb_graph *g = &net->g;
-  int x = net->input_node, block_in_stage = 0, explicit_pad_seen = 0;
+  int x = net->input_node, block_in_stage = 0, explicit_pad_seen = 0, log2_stride = 0;
   for (int i = 0; i < arch->n_rows; i++) {
     const fb_arch_row *r = &arch->rows[i];
+    if (is_cls_stage(r->stage) && !(net->tasks & FB_TASK_CLS)) continue;
     if (i == 0 || strcmp(r->stage, arch->rows[i - 1].stage) != 0) block_in_stage = 0;
     fb_block_spec b;
     memset(&b, 0, sizeof b);
@@ -78,9 +91,89 @@ static int add_rows(fb_net *net, const fb_arch *arch, fb_status *st) {
                               : "");
       }
       x = y;
+      if (b.stride == 2) log2_stride++;
+      if (!is_cls_stage(r->stage) && log2_stride <= MAX_LOG2_STRIDE) {
+        taps->at_stride[log2_stride] = x;
+        taps->stage_last[i] = x;
+      }
     }
   }
   return x;
+}
+
+/* Feature nodes for a dense head: the named stages of the arch file, or the
+ * last block at each of the strides the head wants. */
+static int pick_taps(const fb_net *net, const trunk_taps *t, const fb_arch_taps *named,
+                     const int *want_strides, int n_want, int *feat, int *strides,
+                     const char *task, fb_status *st) {
+  const fb_arch *a = t->arch;
+  if (named->n > 0) {
+    for (int k = 0; k < named->n; k++) {
+      int node = -1;
+      for (int i = 0; i < a->n_rows; i++)
+        if (strcmp(a->rows[i].stage, named->stage[k]) == 0 && t->stage_last[i] >= 0)
+          node = t->stage_last[i];
+      if (node < 0)
+        return fb_fail(st, "%s: heads.%s: stage %s has no block output", a->path, task,
+                       named->stage[k]);
+      feat[k] = node;
+      int h = net->g.nodes[node].args.out.h;
+      strides[k] = h > 0 ? net->opts.input_size / h : 0;
+    }
+    return named->n;
+  }
+  for (int k = 0; k < n_want; k++) {
+    int log2 = 0;
+    while ((1 << log2) < want_strides[k]) log2++;
+    if (log2 > MAX_LOG2_STRIDE || t->at_stride[log2] < 0)
+      return fb_fail(st, "%s: the %s head needs a feature map at stride %d, which the arch "
+                     "does not produce", a->path, task, want_strides[k]);
+    feat[k] = t->at_stride[log2];
+    strides[k] = want_strides[k];
+  }
+  return n_want;
+}
+
+static int add_cls_head(fb_net *net, int x, fb_status *st) {
+  fb_graph *g = &net->g;
+  fb_op_attr a = fb_attr_default();
+  const fb_shape s = g->nodes[x].args.out;
+  if (s.h != 1 || s.w != 1) { /* an arch without ir_pool_hs: pool before the classifier */
+    if ((x = fb_graph_add(g, "gap", "pool", &x, 1, &a, 0, st)) < 0) return -1;
+  }
+  net->label_node = fb_graph_input(g, "label", 1, 1, 1);
+  a.c_out = net->opts.num_classes;
+  a.has_bias = 1;
+  if ((x = fb_graph_add(g, "linear", "classifier", &x, 1, &a, 0, st)) < 0) return -1;
+  net->logits_node = x;
+  a = fb_attr_default();
+  a.label_smoothing = 0.0f; /* the trainer sets it on net->loss_node */
+  int in[2] = {net->logits_node, net->label_node};
+  if ((x = fb_graph_add(g, "softmax_ce", "loss", in, 2, &a, 0, st)) < 0) return -1;
+  net->loss_node = x;
+  g->nodes[x].loss_weight = 1.0f;
+  return 0;
+}
+
+static int add_det_head(fb_net *net, const trunk_taps *t, fb_status *st) {
+  static const int want[3] = {8, 16, 32};
+  int feat[FB_ARCH_MAX_TAPS], strides[FB_ARCH_MAX_TAPS];
+  int n = pick_taps(net, t, &t->arch->det_from, want, 3, feat, strides, "det", st);
+  if (n < 0) return -1;
+  fb_fcos_cfg cfg = fb_fcos_cfg_default(net->opts.num_cats);
+  if (net->opts.det_width > 0) cfg.width = net->opts.det_width;
+  return fb_fcos_build(&net->g, &net->det, &cfg, feat, strides, n, st);
+}
+
+static int add_seg_head(fb_net *net, const trunk_taps *t, fb_status *st) {
+  static const int want[4] = {4, 8, 16, 32};
+  int feat[FB_ARCH_MAX_TAPS], strides[FB_ARCH_MAX_TAPS];
+  int n = pick_taps(net, t, &t->arch->seg_from, want, 4, feat, strides, "seg", st);
+  if (n < 0) return -1;
+  fb_seg_cfg cfg = fb_seg_cfg_default();
+  cfg.num_classes = net->opts.num_seg_classes;
+  if (net->opts.seg_width > 0) cfg.width = net->opts.seg_width;
+  return fb_seg_build(&net->g, &net->seg, &cfg, feat, strides, n, net->opts.input_size, st);
 }
 
 fb_net *fb_net_build(const fb_arch *arch, const fb_build_opts *opts, uint64_t seed, fb_status *st) {
@@ -97,24 +190,20 @@ fb_net *fb_net_build(const fb_arch *arch, const fb_build_opts *opts, uint64_t se
   snprintf(net->name, sizeof net->name, "%s", arch->name);
   fb_graph *g = &net->g;
   net->input_node = fb_graph_input(g, "input", o.in_channels, o.input_size, o.input_size);
-  net->label_node = fb_graph_input(g, "label", 1, 1, 1);
-  int x = add_rows(net, arch, st);
-  if (x < 0) goto fail;
-  fb_op_attr a = fb_attr_default();
-  const fb_shape s = g->nodes[x].args.out;
-  if (s.h != 1 || s.w != 1) { /* an arch without ir_pool_hs: pool before the classifier */
-    if ((x = fb_graph_add(g, "gap", "pool", &x, 1, &a, 0, st)) < 0) goto fail;
-  }
-  a.c_out = o.num_classes;
-  a.has_bias = 1;
-  if ((x = fb_graph_add(g, "linear", "classifier", &x, 1, &a, 0, st)) < 0) goto fail;
-  net->logits_node = x;
-  a = fb_attr_default();
-  a.label_smoothing = 0.0f; /* the trainer sets it on net->loss_node */
-  int in[2] = {net->logits_node, net->label_node};
-  if ((x = fb_graph_add(g, "softmax_ce", "loss", in, 2, &a, 0, st)) < 0) goto fail;
-  net->loss_node = x;
-  g->nodes[x].loss_weight = 1.0f;
+  net->tasks = o.tasks ? o.tasks : FB_TASK_CLS;
+  net->label_node = net->logits_node = net->loss_node = -1;
+  trunk_taps taps;
+  taps.arch = arch;
+  for (int k = 0; k <= MAX_LOG2_STRIDE; k++) taps.at_stride[k] = -1;
+  taps.stage_last = fb_xmalloc((size_t)(arch->n_rows + 1) * sizeof *taps.stage_last);
+  for (int i = 0; i < arch->n_rows; i++) taps.stage_last[i] = -1;
+  int x = add_rows(net, arch, &taps, st);
+  int rc = x < 0 ? -1 : 0;
+  if (rc == 0 && (net->tasks & FB_TASK_CLS)) rc = add_cls_head(net, x, st);
+  if (rc == 0 && (net->tasks & FB_TASK_DET)) rc = add_det_head(net, &taps, st);
+  if (rc == 0 && (net->tasks & FB_TASK_SEG)) rc = add_seg_head(net, &taps, st);
+  free(taps.stage_last);
+  if (rc) goto fail;
   /* parameters are allocated by the first fb_net_plan (so heads can still be
    * added); the build seed is kept for that */
   net->seed = seed;
@@ -150,12 +239,20 @@ fb_count fb_net_count(const fb_net *net) {
 
 int fb_net_plan(fb_net *net, int batch, uint64_t seed, fb_status *st) {
   (void)seed;
-  return fb_graph_plan(&net->g, batch, net->seed, st);
+  int first = net->g.params.data == NULL;
+  if (fb_graph_plan(&net->g, batch, net->seed, st)) return -1;
+  if (first && (net->tasks & FB_TASK_DET)) fb_fcos_init_params(&net->g, &net->det);
+  return 0;
 }
 
 float fb_net_forward(fb_net *net, int training) {
   fb_graph_forward(&net->g, training);
-  return net->g.nodes[net->loss_node].out[0];
+  float total = 0;
+  for (int i = 0; i < net->g.n; i++) {
+    const fb_node *nd = &net->g.nodes[i];
+    if (nd->op && nd->active && nd->op->is_loss) total += nd->loss_weight * nd->out[0];
+  }
+  return total;
 }
 
 void fb_net_backward(fb_net *net) { fb_graph_backward(&net->g); }

@@ -4,15 +4,21 @@
 
 #include "core/graph.h"
 #include "fbnet.h"
+#include "tasks/det/fcos.h"
+#include "tasks/seg/seghead.h"
 
 struct fb_net {
   fb_graph g;
   fb_build_opts opts;
   char name[64];
   int input_node;  /* (batch, in_channels, input_size, input_size) */
+  unsigned tasks;  /* FB_TASK_* heads present */
+  /* classification head (FB_TASK_CLS; -1 otherwise) */
   int label_node;  /* (batch, 1, 1, 1): class index as float */
   int logits_node; /* (batch, num_classes, 1, 1) */
   int loss_node;   /* softmax cross-entropy, scalar */
+  fb_fcos_head det; /* FB_TASK_DET */
+  fb_seg_head seg;  /* FB_TASK_SEG */
   uint64_t seed;   /* initialises the parameters at the first plan */
 };
 
@@ -25,7 +31,8 @@ static inline float *fb_net_labels(fb_net *net) { return net->g.nodes[net->label
 static inline const float *fb_net_logits(const fb_net *net) {
   return net->g.nodes[net->logits_node].out;
 }
-/* Forward pass; returns the mean loss of the batch. */
+/* Forward pass; returns the total loss: the sum over loss nodes of
+ * loss_weight * loss. */
 float fb_net_forward(fb_net *net, int training);
 /* Backward pass; accumulates into net->g.params.grad. */
 void fb_net_backward(fb_net *net);

@@ -44,6 +44,7 @@ typedef struct fb_op_attr {
   int scale;                        /* upsample factor */
   float label_smoothing;            /* softmax cross-entropy */
   int ignore_index;                 /* softmax cross-entropy (-1: none) */
+  float alpha, gamma;               /* focal loss: class balance (< 0: none), focusing */
 } fb_op_attr;
 
 /* Shapes and attributes of one op instance. Inputs and output shapes are

@@ -5,13 +5,15 @@
 extern const fb_op fb_op_conv2d, fb_op_batchnorm, fb_op_relu, fb_op_relu6, fb_op_hswish,
     fb_op_hsigmoid, fb_op_sigmoid, fb_op_gap, fb_op_chanmul, fb_op_add, fb_op_upsample_nearest,
     fb_op_upsample_bilinear, fb_op_concat, fb_op_linear, fb_op_softmax_ce;
+extern const fb_op fb_op_concat_spatial, fb_op_focal_loss, fb_op_giou_loss, fb_op_bce_logits;
 
 static const fb_op *const table[] = {
     &fb_op_conv2d,  &fb_op_batchnorm, &fb_op_relu,   &fb_op_relu6,
     &fb_op_hswish,  &fb_op_hsigmoid,  &fb_op_sigmoid, &fb_op_gap,
     &fb_op_chanmul, &fb_op_add,       &fb_op_upsample_nearest,
     &fb_op_upsample_bilinear,         &fb_op_concat, &fb_op_linear,
-    &fb_op_softmax_ce, NULL,
+    &fb_op_softmax_ce, &fb_op_concat_spatial, &fb_op_focal_loss, &fb_op_giou_loss,
+    &fb_op_bce_logits, NULL,
 };
 
 const fb_op *const *fb_op_table(void) { return table; }
@@ -33,6 +35,8 @@ fb_op_attr fb_attr_default(void) {
   a.training = 1;
   a.scale = 2;
   a.ignore_index = -1;
+  a.alpha = 0.25f;
+  a.gamma = 2.0f;
   return a;
 }
 

@@ -13,7 +13,9 @@
  * ws holds the softmax probabilities (N,C,H,W) of the last forward.
  * Backward: dlogits[c] += dout / count * (p[c] - (1 - ls) [c == label] - ls / C). */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ops/op.h"
 
@@ -111,6 +113,47 @@ static void ce_bwd_ref(const fb_op_args *a, const double *const *in, const doubl
 
 #define CE_BLOCK 256
 
+/* exp(x) for x <= 0 (the kernel calls it on x - max), written so that gcc
+ * vectorises the loops that call it (glibc's expf is a scalar call):
+ * x = n ln2 + r with n = round(x / ln2) (the 1.5 * 2^23 trick rounds to
+ * nearest and leaves n in the low mantissa bits), |r| <= ln2 / 2, exp(r) by
+ * its Taylor polynomial of degree 7 (truncation error < 6e-9 relative), 2^n
+ * put into the exponent bits. Arguments below -87 are clamped to -87 so that
+ * 2^n stays a normal float: the result is then about 1.6e-38 instead of a
+ * denormal or 0, which leaves softmax probabilities unchanged to float
+ * precision. The clamp compares the bit patterns as unsigned integers (for
+ * x <= 0 a larger pattern is a more negative value): a float comparison
+ * would not be vectorised without -fno-trapping-math. A NaN with the sign
+ * bit clear stays NaN; one with it set becomes -87 (the loss, which also sums
+ * the raw logits, is NaN either way). */
+static inline float ce_expf(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  u = u > 0xC2AE0000u ? 0xC2AE0000u : u; /* 0xC2AE0000 = -87.0f */
+  memcpy(&x, &u, sizeof x);
+  const float magic = 12582912.f; /* 1.5 * 2^23 */
+  float t = x * 1.44269504088896341f + magic;
+  float n = t - magic;
+  int32_t bits;
+  memcpy(&bits, &t, sizeof bits);
+  int32_t ni = bits - 0x4B400000; /* the integer n */
+  /* ln 2 = 0.693359375 (exact in float, n * hi exact) - 2.12194440e-4 */
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440054690583e-4f;
+  float p = 1.f / 5040.f;
+  p = p * r + 1.f / 720.f;
+  p = p * r + 1.f / 120.f;
+  p = p * r + 1.f / 24.f;
+  p = p * r + 1.f / 6.f;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  int32_t eb = (ni + 127) << 23;
+  float scale;
+  memcpy(&scale, &eb, sizeof scale);
+  return p * scale;
+}
+
 static void ce_fwd(fb_op_ctx *ctx, const fb_op_args *a, const float *const *in, float *const *par,
                    float *out, float *ws) {
   (void)ctx, (void)par;
@@ -130,18 +173,21 @@ static void ce_fwd(fb_op_ctx *ctx, const fb_op_args *a, const float *const *in, 
     for (size_t i = 0; i < len; i++) mx[i] = x[i], sum[i] = 0.f, sx[i] = 0.f;
     for (int c = 1; c < C; c++)
       for (size_t i = 0; i < len; i++) mx[i] = x[c * hw + i] > mx[i] ? x[c * hw + i] : mx[i];
-    for (int c = 0; c < C; c++)
+    for (int c = 0; c < C; c++) {
+      const float *xc = x + c * hw;
+      float *pc = p + c * hw;
       for (size_t i = 0; i < len; i++) {
-        float e = expf(x[c * hw + i] - mx[i]);
-        p[c * hw + i] = e;
+        float e = ce_expf(xc[i] - mx[i]);
+        pc[i] = e;
         sum[i] += e;
-        sx[i] += x[c * hw + i];
+        sx[i] += xc[i];
       }
+    }
     /* loss = lse - (1 - ls) x[l] - ls * mean_c x[c], lse = mx + log(sum) */
     for (size_t i = 0; i < len; i++) {
       int l = label_class(lab[i], C, ignore);
       if (l < 0) continue;
-      double lse = (double)mx[i] + log((double)sum[i]);
+      double lse = (double)mx[i] + (double)logf(sum[i]);
       total += lse - (1.0 - ls) * x[l * hw + i] - ls * (double)sx[i] / C;
       count++;
     }
@@ -179,9 +225,12 @@ static void ce_bwd(fb_op_ctx *ctx, const fb_op_args *a, const float *const *in,
       cls[i] = label_class(lab[i], C, ignore);
       on[i] = cls[i] >= 0 ? 1.f : 0.f;
     }
+    /* the label term apart, so that the class loop has no select in it
+     * (gcc vectorises it then) */
     for (int c = 0; c < C; c++)
-      for (size_t i = 0; i < len; i++)
-        dx[c * hw + i] += on[i] * (g * p[c * hw + i] - off - (cls[i] == c ? hit : 0.f));
+      for (size_t i = 0; i < len; i++) dx[c * hw + i] += on[i] * (g * p[c * hw + i] - off);
+    for (size_t i = 0; i < len; i++)
+      if (cls[i] >= 0) dx[(size_t)cls[i] * hw + i] -= hit;
   }
 }
 

@@ -88,26 +88,65 @@ static void upb_bwd_ref(const fb_op_args *a, const double *const *in, const doub
   }
 }
 
-/* The fast kernels run one (n, c) plane per work item; the interpolation
- * weights of a row are computed once per row, those of a column inline. */
+/* The fast kernels tabulate the weights once per call: with an integer
+ * factor s, output o = s * i + r reads source i + t_r with
+ * t_r = (r + 0.5) / s - 0.5 in (-0.5, 0.5), i.e. the neighbours
+ * (i - 1, i) when t_r < 0 and (i, i + 1) otherwise, with weights that depend
+ * on r alone. As three coefficients on (i - 1, i, i + 1), one of them zero:
+ *   t_r < 0:  prev -t_r, cur 1 + t_r, next 0
+ *   t_r >= 0: prev 0,    cur 1 - t_r, next t_r
+ * Clamping at the borders (PyTorch's src = max(src, 0) and i1 = min(i0 + 1,
+ * size - 1)) is the same as reading the edge value for a missing neighbour.
+ * One (n, c) plane per work item; rows are blended vertically, then each
+ * source column expands into s contiguous outputs. */
+typedef struct upb_tab {
+  float cp[64], cc[64], cn[64];
+} upb_tab;
+
+static void upb_make_tab(int s, upb_tab *t) {
+  for (int r = 0; r < s; r++) {
+    double f = ((double)r + 0.5) / (double)s - 0.5;
+    t->cp[r] = f < 0 ? (float)-f : 0.f;
+    t->cc[r] = (float)(f < 0 ? 1.0 + f : 1.0 - f);
+    t->cn[r] = f < 0 ? 0.f : (float)f;
+  }
+}
+
+/* The two source rows of output row oy and their weights. */
+static void upb_rows(const upb_tab *t, int s, int h, int oy, int *ya, int *yb, float *wa,
+                     float *wb) {
+  int iy = oy / s, r = oy % s;
+  if (t->cp[r] > 0.f) {
+    *ya = iy > 0 ? iy - 1 : 0, *yb = iy;
+    *wa = t->cp[r], *wb = t->cc[r];
+  } else {
+    *ya = iy, *yb = iy + 1 < h ? iy + 1 : iy;
+    *wa = t->cc[r], *wb = t->cn[r];
+  }
+}
+
 static void upb_fwd(fb_op_ctx *ctx, const fb_op_args *a, const float *const *in, float *const *par,
                     float *out, float *ws) {
   (void)ctx, (void)par, (void)ws;
   int s = a->attr.scale, h = a->in[0].h, w = a->in[0].w, oh = a->out.h, ow = a->out.w;
   long planes = (long)a->in[0].n * a->in[0].c;
+  upb_tab t;
+  upb_make_tab(s, &t);
 #pragma omp parallel for schedule(static)
   for (long p = 0; p < planes; p++) {
     const float *x = in[0] + (size_t)p * h * w;
     for (int oy = 0; oy < oh; oy++) {
-      lerp ly = lerp_at(oy, s, h);
-      const float *r0 = x + (size_t)ly.i0 * w, *r1 = x + (size_t)ly.i1 * w;
-      float wy0 = (float)ly.w0, wy1 = (float)ly.w1;
+      int ya, yb;
+      float wa, wb;
+      upb_rows(&t, s, h, oy, &ya, &yb, &wa, &wb);
+      const float *ra = x + (size_t)ya * w, *rb = x + (size_t)yb * w;
       float *y = out + ((size_t)p * oh + oy) * ow;
-      for (int ox = 0; ox < ow; ox++) {
-        lerp lx = lerp_at(ox, s, w);
-        float wx0 = (float)lx.w0, wx1 = (float)lx.w1;
-        y[ox] =
-            wy0 * (wx0 * r0[lx.i0] + wx1 * r0[lx.i1]) + wy1 * (wx0 * r1[lx.i0] + wx1 * r1[lx.i1]);
+      float vc = wa * ra[0] + wb * rb[0], vp = vc;
+      for (int i = 0; i < w; i++) {
+        float vn = i + 1 < w ? wa * ra[i + 1] + wb * rb[i + 1] : vc;
+        float *yo = y + (size_t)i * s;
+        for (int r = 0; r < s; r++) yo[r] = t.cp[r] * vp + t.cc[r] * vc + t.cn[r] * vn;
+        vp = vc, vc = vn;
       }
     }
   }
@@ -120,21 +159,33 @@ static void upb_bwd(fb_op_ctx *ctx, const fb_op_args *a, const float *const *in,
   if (!din[0]) return;
   int s = a->attr.scale, h = a->in[0].h, w = a->in[0].w, oh = a->out.h, ow = a->out.w;
   long planes = (long)a->in[0].n * a->in[0].c;
+  upb_tab t;
+  upb_make_tab(s, &t);
 #pragma omp parallel for schedule(static)
   for (long p = 0; p < planes; p++) {
     float *dx = din[0] + (size_t)p * h * w;
     for (int oy = 0; oy < oh; oy++) {
-      lerp ly = lerp_at(oy, s, h);
-      float *r0 = dx + (size_t)ly.i0 * w, *r1 = dx + (size_t)ly.i1 * w;
-      float wy0 = (float)ly.w0, wy1 = (float)ly.w1;
+      int ya, yb;
+      float wa, wb;
+      upb_rows(&t, s, h, oy, &ya, &yb, &wa, &wb);
+      float *ra = dx + (size_t)ya * w, *rb = dx + (size_t)yb * w;
       const float *g = dout + ((size_t)p * oh + oy) * ow;
-      for (int ox = 0; ox < ow; ox++) {
-        lerp lx = lerp_at(ox, s, w);
-        float wx0 = (float)lx.w0, wx1 = (float)lx.w1, g0 = g[ox] * wy0, g1 = g[ox] * wy1;
-        r0[lx.i0] += g0 * wx0;
-        r0[lx.i1] += g0 * wx1;
-        r1[lx.i0] += g1 * wx0;
-        r1[lx.i1] += g1 * wx1;
+      /* column i receives gn of column i - 1, gc of its own and gp of i + 1 */
+      float carry = 0.f; /* gn of the previous column */
+      for (int i = 0; i < w; i++) {
+        const float *gi = g + (size_t)i * s;
+        float gp = 0.f, gc = 0.f, gn = 0.f;
+        for (int r = 0; r < s; r++) {
+          gp += t.cp[r] * gi[r];
+          gc += t.cc[r] * gi[r];
+          gn += t.cn[r] * gi[r];
+        }
+        int ip = i > 0 ? i - 1 : 0;
+        ra[ip] += wa * gp, rb[ip] += wb * gp;
+        float v = gc + carry;
+        carry = gn;
+        if (i + 1 == w) v += gn; /* clamped next neighbour is this column */
+        ra[i] += wa * v, rb[i] += wb * v;
       }
     }
   }

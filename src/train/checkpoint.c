@@ -95,14 +95,18 @@ done:
 }
 
 int fb_weights_save(const char *path, const fb_net *net, fb_status *st) {
-  char size_s[16], width_s[32], ch_s[16], cls_s[16];
+  char size_s[16], width_s[32], ch_s[16], cls_s[16], tasks_s[16], cats_s[16], segk_s[16];
+  snprintf(tasks_s, sizeof tasks_s, "%u", net->tasks);
+  snprintf(cats_s, sizeof cats_s, "%d", net->opts.num_cats);
+  snprintf(segk_s, sizeof segk_s, "%d", net->opts.num_seg_classes);
   snprintf(size_s, sizeof size_s, "%d", net->opts.input_size);
   snprintf(width_s, sizeof width_s, "%g", net->opts.width);
   snprintf(ch_s, sizeof ch_s, "%d", net->opts.in_channels);
   snprintf(cls_s, sizeof cls_s, "%d", net->opts.num_classes);
   const char *meta[] = {"format", "fbnet-weights-1", "arch", net->name,
                         "input_size", size_s, "width", width_s, "in_channels", ch_s,
-                        "num_classes", cls_s,
+                        "num_classes", cls_s, "tasks", tasks_s, "num_cats", cats_s,
+                        "num_seg_classes", segk_s,
                         "padding", net->opts.standard_padding ? "standard" : "explicit", NULL};
   return fb_safetensors_save_graph(&net->g, path, meta, st);
 }

@@ -17,6 +17,7 @@ check() { # name, expected substring, actual text
 # The published counting convention (SPEC section 2).
 out=$("$PY" bench/torch_model.py archs/fbnetv3_a.json --count 2>&1)
 check "FBNetV3-A MACs" "MACs 356.598 M (356598280)" "$out"
+check "FBNetV3-A MACs, fbnet convention" "fbnet's convention): 356.596296 M" "$out"
 check "FBNetV3-A params" "params 8.542 M (conv+linear weights 8542224" "$out"
 check "FBNetV3-A all trainable" "all trainable 8598480" "$out"
 

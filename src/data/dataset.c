@@ -1,0 +1,42 @@
+/* Ownership helpers of the multi-task data set (dataset.h). */
+#include "data/dataset.h"
+
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+
+static void free_names(char **names, int n) {
+  if (!names) return;
+  for (int i = 0; i < n; i++) free(names[i]);
+  free(names);
+}
+
+void fb_mt_dataset_free(fb_mt_dataset *d) {
+  if (!d) return;
+  for (int i = 0; i < d->n; i++) {
+    fb_sample *s = &d->s[i];
+    free(s->file);
+    free(s->px);
+    free(s->boxes);
+    free(s->mask);
+  }
+  free(d->s);
+  free_names(d->class_names, d->num_classes);
+  free_names(d->cat_names, d->num_cats);
+  free(d->cat_ids);
+  memset(d, 0, sizeof *d);
+}
+
+void fb_mt_dataset_push(fb_mt_dataset *d, fb_sample *s) {
+  /* grow geometrically; the capacity is read from the allocator so that an
+   * array allocated by the caller (any malloc'd size) also works */
+  int n = d->n;
+  size_t need = ((size_t)n + 1) * sizeof *d->s;
+  if (!d->s || malloc_usable_size(d->s) < need) d->s = fb_xrealloc(d->s, 2 * need);
+  d->s[n] = *s;
+  d->n = n + 1;
+  memset(s, 0, sizeof *s);
+  s->label = -1;
+}
