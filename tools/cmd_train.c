@@ -34,13 +34,14 @@ static void opts_unset(train_opts *o) {
     if ((v) >= 0) (dst) = (v); \
   } while (0)
 
+/* Fashion-MNIST unless DATA is a directory in the standard formats (has a
+ * train/ folder); a missing directory goes to the Fashion-MNIST loader, whose
+ * message names the Debian package. */
 static int is_fmnist(const char *data) {
   if (strcmp(data, "fashion-mnist") == 0) return 1;
   char path[1200];
-  snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", data);
-  FILE *f = fopen(path, "rb");
-  if (f) fclose(f);
-  return f != NULL;
+  snprintf(path, sizeof path, "%s/train", data);
+  return !fb_is_dir(path);
 }
 
 static fb_optim_cfg optim_from(const train_opts *o, fb_optim_cfg dflt) {

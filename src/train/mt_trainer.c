@@ -96,12 +96,14 @@ void fb_mt_build_opts_for_data(int task, const fb_mt_dataset *d, fb_build_opts *
   if (task == FB_TASK_SEG) b->num_seg_classes = d->num_seg_classes;
 }
 
-/* Copies the batch images into the network input and fills every head's
- * targets. Items past b->n (a short eval batch) keep stale values. */
-static int fill_batch(fb_net *net, const fb_batch *b, fb_status *st) {
+/* Copies the batch images into the network input and, when training, fills
+ * every head's targets (evaluation reads predictions only). Items past b->n
+ * (a short eval batch) keep stale values. */
+static int fill_batch(fb_net *net, const fb_batch *b, int targets, fb_status *st) {
   fb_graph *g = &net->g;
   size_t per = (size_t)b->c * b->size * b->size;
   memcpy(fb_net_input(net), b->images, (size_t)b->n * per * sizeof(float));
+  if (!targets) return 0;
   if (net->tasks & FB_TASK_CLS) {
     float *y = fb_net_labels(net);
     for (int i = 0; i < g->batch; i++) y[i] = i < b->n ? (float)b->labels[i] : -1.0f;
@@ -279,7 +281,7 @@ int fb_mt_evaluate(fb_net *net, const fb_mt_dataset *d, int task, int threads,
   const fb_batch *b;
   rc = 0;
   while (rc == 0 && (b = fb_loader_next(l))) {
-    if (fill_batch(net, b, st)) {
+    if (fill_batch(net, b, 0, st)) {
       rc = -1;
       break;
     }
@@ -383,7 +385,7 @@ static double mt_epoch(mt_state *s, double t0, long step0, fb_status *st) {
   long i = 0;
   const fb_batch *b;
   while ((b = fb_loader_next(s->loader))) {
-    if (fill_batch(s->net, b, st)) return NAN;
+    if (fill_batch(s->net, b, 1, st)) return NAN;
     float loss = fb_net_forward(s->net, 1);
     if (!isfinite(loss)) {
       fb_fail(st, "loss is %f at epoch %d step %ld: lower --lr or check the data", loss,
