@@ -11,8 +11,10 @@
 int cmd_flops(int argc, char **argv) {
   fb_build_opts o = fb_build_opts_default();
   o.input_size = 0; /* default: the arch file's input_size */
+  o.num_cats = 10;
+  o.num_seg_classes = 11;
   int padding = 1;  /* index into "standard|explicit" */
-  int json = 0;
+  int json = 0, task = 0;
   const char *positional[1] = {NULL};
   int n_positional = 0;
   const arg_opt opts[] = {
@@ -24,6 +26,11 @@ int cmd_flops(int argc, char **argv) {
       {"--in-channels", ARG_INT, &o.in_channels, 1, 4096, NULL, "input channels (default 3)"},
       {"--padding", ARG_CHOICE, &padding, 0, 0, "standard|explicit",
        "depthwise padding: k/2 everywhere, or the arch's dw_pad (default explicit)"},
+      {"--task", ARG_CHOICE, &task, 0, 0, "cls|det|seg",
+       "which head to count with the trunk (default cls)"},
+      {"--cats", ARG_INT, &o.num_cats, 1, 100000, NULL, "detection categories (default 10)"},
+      {"--seg-classes", ARG_INT, &o.num_seg_classes, 1, 255, NULL,
+       "segmentation classes (default 11)"},
       {"--json", ARG_FLAG, &json, 0, 0, NULL, "print one JSON object instead of the table"},
   };
   const arg_spec spec = {
@@ -47,6 +54,8 @@ int cmd_flops(int argc, char **argv) {
     return 2;
   }
   o.standard_padding = padding == 0;
+  static const unsigned tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
+  o.tasks = tasks[task];
   fb_status st = {""};
   fb_arch *arch = fb_arch_load(positional[0], &st);
   if (!arch) {
