@@ -128,6 +128,7 @@ def load_weights(path):
             with _st_safe_open(path, framework="pt") as f:
                 meta = f.metadata() or {}
         except Exception as e:  # SafetensorError, OSError, ...
+            read_safetensors(path)  # raises with a message naming what is wrong
             raise LoadError("%s: safetensors: %s" % (path, e))
         return sd, dict(meta), "safetensors %s" % getattr(sys.modules.get("safetensors"),
                                                             "__version__", "?")
@@ -174,12 +175,13 @@ def map_state_dict(weights, model):
     every unknown, missing or mis-shaped tensor; fills BN num_batches_tracked
     (fbnet does not store it) from the model. Returns (sd, n_filled)."""
     want = model.state_dict()
-    sd, unknown, bad_shape = {}, [], []
+    sd, unknown, bad_shape, seen = {}, [], [], set()
     for name, t in weights.items():
         key = torch_key(name)
         if key is None or key not in want:
             unknown.append(name if key is None else "%s (-> %s)" % (name, key))
             continue
+        seen.add(key)
         if tuple(t.shape) != tuple(want[key].shape):
             bad_shape.append("%s: file %s, model %s (%s)" % (name, tuple(t.shape),
                                                               tuple(want[key].shape), key))
@@ -190,7 +192,7 @@ def map_state_dict(weights, model):
         if key not in sd and key.endswith(".num_batches_tracked"):
             sd[key] = v.clone()
             filled += 1
-    missing = [k for k in want if k not in sd]
+    missing = [k for k in want if k not in seen and k not in sd]
     problems = []
     if unknown:
         problems.append("%d tensor(s) with no place in the model: %s"
