@@ -236,7 +236,8 @@ static int eval_finish(fb_net *net, const fb_mt_dataset *d, eval_acc *acc, const
     }
   }
   if (net->tasks & FB_TASK_SEG) {
-    fb_seg_scores s = fb_confmat_scores(&acc->cm, NULL);
+    m->seg_classes = acc->cm.k;
+    fb_seg_scores s = fb_confmat_scores(&acc->cm, m->class_iou);
     m->miou = s.miou;
     m->pixel_acc = s.pixel_acc;
   }
@@ -304,8 +305,13 @@ void fb_mt_metrics_json(const fb_mt_metrics *m, char *buf, size_t n) {
   if (m->task == FB_TASK_DET)
     for (int i = 0; i < FB_COCO_NSTATS && (size_t)k < n; i++)
       k += snprintf(buf + k, n - k, ", \"%s\": %.5f", fb_coco_stat_names[i], m->coco[i]);
-  if (m->task == FB_TASK_SEG)
-    k += snprintf(buf + k, n - k, ", \"mIoU\": %.5f, \"pixel_acc\": %.5f", m->miou, m->pixel_acc);
+  if (m->task == FB_TASK_SEG) {
+    k += snprintf(buf + k, n - k, ", \"mIoU\": %.5f, \"pixel_acc\": %.5f, \"class_iou\": [",
+                  m->miou, m->pixel_acc);
+    for (int c = 0; c < m->seg_classes && (size_t)k < n; c++)
+      k += snprintf(buf + k, n - k, "%s%.4f", c ? ", " : "", m->class_iou[c]);
+    if ((size_t)k < n) k += snprintf(buf + k, n - k, "]");
+  }
   if ((size_t)k < n) snprintf(buf + k, n - k, "}");
 }
 

@@ -49,6 +49,8 @@ typedef struct fb_mt_metrics {
   double top1, top5;                 /* cls */
   double coco[FB_COCO_NSTATS];       /* det: AP, AP50, ... (fb_coco_stat_names) */
   double miou, pixel_acc;            /* seg */
+  int seg_classes;
+  double class_iou[256];             /* seg: per class, -1 when absent from the ground truth */
   double loss;                       /* mean total loss (eval mode) */
 } fb_mt_metrics;
 
