@@ -69,7 +69,7 @@ done:
 }
 
 static void print_metrics(const fb_mt_metrics *m, int json) {
-  char js[1024];
+  char js[4096];
   fb_mt_metrics_json(m, js, sizeof js);
   if (json) {
     printf("%s\n", js);

@@ -125,7 +125,7 @@ static int run_formats(const train_opts *o, int task) {
     fprintf(stderr, "fbnet train: error: %s\n", st.msg);
     return 1;
   }
-  char js[1024];
+  char js[4096];
   fb_mt_metrics_json(&m, js, sizeof js);
   printf("%s\n", js);
   return 0;

@@ -218,6 +218,40 @@ static int eval_batch(fb_net *net, const fb_mt_dataset *d, const fb_batch *b, ev
   return 0;
 }
 
+/* COCO stats with every box and detection in one category: separates
+ * localisation from classification errors. */
+static int coco_agnostic(const fb_mt_dataset *d, const fb_det *dets, int n, double *stats,
+                         fb_status *st) {
+  fb_mt_dataset g = *d;
+  g.s = fb_xmalloc((size_t)d->n * sizeof *g.s);
+  fb_box *boxes = NULL;
+  size_t total = 0;
+  for (int i = 0; i < d->n; i++) total += (size_t)d->s[i].n_boxes;
+  boxes = fb_xmalloc((total ? total : 1) * sizeof *boxes);
+  size_t at = 0;
+  for (int i = 0; i < d->n; i++) {
+    g.s[i] = d->s[i];
+    g.s[i].boxes = boxes + at;
+    for (int k = 0; k < d->s[i].n_boxes; k++, at++) {
+      boxes[at] = d->s[i].boxes[k];
+      boxes[at].cat = 0;
+    }
+  }
+  int one_id = 1;
+  g.num_cats = 1;
+  g.cat_ids = &one_id;
+  fb_det *dd = fb_xmalloc((size_t)(n ? n : 1) * sizeof *dd);
+  for (int i = 0; i < n; i++) {
+    dd[i] = dets[i];
+    dd[i].box.cat = 0;
+  }
+  int rc = fb_coco_eval_bbox(&g, dd, n, stats, NULL, st);
+  free(dd);
+  free(boxes);
+  free(g.s);
+  return rc;
+}
+
 static int eval_finish(fb_net *net, const fb_mt_dataset *d, eval_acc *acc, const char *pred_dir,
                        fb_mt_metrics *m, fb_status *st) {
   if (net->tasks & FB_TASK_CLS) {
@@ -228,7 +262,14 @@ static int eval_finish(fb_net *net, const fb_mt_dataset *d, eval_acc *acc, const
     int annotated = 0;
     for (int i = 0; i < d->n && !annotated; i++) annotated = d->s[i].has_boxes;
     for (int k = 0; k < FB_COCO_NSTATS; k++) m->coco[k] = -1;
-    if (annotated && fb_coco_eval_bbox(d, acc->dets, acc->n_dets, m->coco, NULL, st)) return -1;
+    m->det_cats = d->num_cats < 256 ? d->num_cats : 256;
+    double *cat_ap = fb_xcalloc((size_t)(d->num_cats > 0 ? d->num_cats : 1), sizeof *cat_ap);
+    int rc = annotated ? fb_coco_eval_bbox(d, acc->dets, acc->n_dets, m->coco, cat_ap, st) : 0;
+    for (int c = 0; c < m->det_cats; c++) m->cat_ap[c] = annotated ? cat_ap[c] : -1;
+    free(cat_ap);
+    for (int k = 0; k < FB_COCO_NSTATS; k++) m->coco_agnostic[k] = -1;
+    if (rc == 0 && annotated) rc = coco_agnostic(d, acc->dets, acc->n_dets, m->coco_agnostic, st);
+    if (rc) return -1;
     if (pred_dir) {
       char path[1200];
       snprintf(path, sizeof path, "%s/detections.json", pred_dir);
@@ -302,9 +343,17 @@ void fb_mt_metrics_json(const fb_mt_metrics *m, char *buf, size_t n) {
   int k = snprintf(buf, n, "{\"task\": \"%s\", \"images\": %d", fb_task_name(m->task), m->images);
   if (m->task == FB_TASK_CLS)
     k += snprintf(buf + k, n - k, ", \"top1\": %.5f, \"top5\": %.5f", m->top1, m->top5);
-  if (m->task == FB_TASK_DET)
+  if (m->task == FB_TASK_DET) {
     for (int i = 0; i < FB_COCO_NSTATS && (size_t)k < n; i++)
       k += snprintf(buf + k, n - k, ", \"%s\": %.5f", fb_coco_stat_names[i], m->coco[i]);
+    if ((size_t)k < n)
+      k += snprintf(buf + k, n - k, ", \"AP_class_agnostic\": %.5f, \"AP50_class_agnostic\": %.5f",
+                    m->coco_agnostic[0], m->coco_agnostic[1]);
+    if ((size_t)k < n) k += snprintf(buf + k, n - k, ", \"category_ap\": [");
+    for (int c = 0; c < m->det_cats && (size_t)k < n; c++)
+      k += snprintf(buf + k, n - k, "%s%.4f", c ? ", " : "", m->cat_ap[c]);
+    if ((size_t)k < n) k += snprintf(buf + k, n - k, "]");
+  }
   if (m->task == FB_TASK_SEG) {
     k += snprintf(buf + k, n - k, ", \"mIoU\": %.5f, \"pixel_acc\": %.5f, \"class_iou\": [",
                   m->miou, m->pixel_acc);
@@ -465,7 +514,7 @@ int fb_mt_train(const fb_mt_cfg *c, fb_mt_metrics *final, fb_status *st) {
       break;
     }
     s.epoch++;
-    char js[1024];
+    char js[4096];
     fb_mt_metrics_json(final, js, sizeof js);
     fprintf(s.log, "{\"epoch\": %d, \"step\": %ld, \"train_loss\": %.5f, \"seconds\": %.1f, "
             "\"val\": %s}\n", s.epoch, s.step, loss, now_sec() - te, js);

@@ -48,6 +48,9 @@ typedef struct fb_mt_metrics {
   int images;
   double top1, top5;                 /* cls */
   double coco[FB_COCO_NSTATS];       /* det: AP, AP50, ... (fb_coco_stat_names) */
+  double coco_agnostic[FB_COCO_NSTATS]; /* det: the same with every category merged */
+  int det_cats;
+  double cat_ap[256];                /* det: AP per category (-1: no ground truth) */
   double miou, pixel_acc;            /* seg */
   int seg_classes;
   double class_iou[256];             /* seg: per class, -1 when absent from the ground truth */
