@@ -370,15 +370,10 @@ static void test_linear(fb_rng *r) {
   inst_free(&s);
 }
 
-int main(int argc, char **argv) {
-  (void)argc;
-  /* Busy-waiting OpenMP workers make this test 10x slower on a shared,
-   * oversubscribed machine (most of its work is serial reference code between
-   * short parallel regions). libgomp reads the policy at load time, so re-exec. */
-  if (!getenv("OMP_WAIT_POLICY")) {
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv("/proc/self/exe", argv);
-  }
+/* scripts/run_tests.sh sets OMP_WAIT_POLICY=passive: busy-waiting OpenMP
+ * workers make this test (serial reference code between short parallel
+ * regions) many times slower on a shared machine. */
+int main(void) {
   fb_rng r;
   fb_rng_seed(&r, 20261128);
   test_conv_shapes();
