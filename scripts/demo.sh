@@ -15,7 +15,7 @@ ARCH=archs/fbnetv3_a.json
 case "$PRESET" in
   small) CLS=(--epochs 2 --train-limit 20000); DENSE_INPUT=64; DENSE=(--epochs 6)
          SCENES=(--train 1000 --val 300 --proxy 100) ;;
-  full)  CLS=(--epochs 24 --lr 0.1 --wd 1e-4); DENSE_INPUT=128; DENSE=(--epochs 25); SCENES=() ;;
+  full)  CLS=(--epochs 24 --lr 0.1 --wd 1e-4); DENSE_INPUT=128; DENSE=(--epochs 32); SCENES=() ;;
   *) echo "demo: PRESET must be small or full" >&2; exit 2 ;;
 esac
 mkdir -p "$OUT"
