@@ -9,15 +9,10 @@
 
 #include "args.h"
 #include "commands.h"
+#include "core/clock.h"
 #include "core/rng.h"
 #include "nn/net.h"
 #include "train/optim.h"
-
-static double now_sec(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -97,9 +92,9 @@ int cmd_bench(int argc, char **argv) {
   for (int i = 0; i < warmup; i++) one_step(net, &o, forward, i + 1);
   double *dt = malloc((size_t)steps * sizeof *dt), total = 0;
   for (int i = 0; i < steps; i++) {
-    double t = now_sec();
+    double t = fb_now_sec();
     one_step(net, &o, forward, warmup + i + 1);
-    dt[i] = now_sec() - t;
+    dt[i] = fb_now_sec() - t;
     total += dt[i];
   }
   /* the median, like bench/torch_bench.py: robust to a stray busy step */

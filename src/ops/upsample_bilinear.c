@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "ops/op.h"
+#include "ops/upsample_common.h"
 
 typedef struct lerp {
   int i0, i1;
@@ -25,26 +26,7 @@ static lerp lerp_at(int o, int s, int size) {
   return l;
 }
 
-static int upb_infer(fb_op_args *a, char *msg) {
-  if (a->n_in != 1) {
-    snprintf(msg, 256, "upsample_bilinear: needs exactly 1 input (got %d)", a->n_in);
-    return -1;
-  }
-  fb_shape s = a->in[0];
-  if (s.n < 1 || s.c < 1 || s.h < 1 || s.w < 1) {
-    snprintf(msg, 256, "upsample_bilinear: input shape (%d,%d,%d,%d) has an empty dimension", s.n,
-             s.c, s.h, s.w);
-    return -1;
-  }
-  if (a->attr.scale < 1 || a->attr.scale > 64) {
-    snprintf(msg, 256, "upsample_bilinear: scale must be an integer in 1..64 (got %d)",
-             a->attr.scale);
-    return -1;
-  }
-  a->n_par = 0;
-  a->out = fb_shape4(s.n, s.c, s.h * a->attr.scale, s.w * a->attr.scale);
-  return 0;
-}
+static int upb_infer(fb_op_args *a, char *msg) { return fb_upsample_infer("upsample_bilinear", a, msg); }
 
 static void upb_fwd_ref(const fb_op_args *a, const double *const *in, double *const *par,
                         double *out, double *ws) {

@@ -114,3 +114,14 @@ int fb_weights_save(const char *path, const fb_net *net, fb_status *st) {
 int fb_weights_load(const char *path, fb_net *net, fb_status *st) {
   return fb_safetensors_load_into(&net->g.params, path, st) < 0 ? -1 : 0;
 }
+
+int fb_run_save(const char *out_dir, fb_net *net, fb_ema *ema, int epoch, long step,
+                fb_status *st) {
+  char path[1200];
+  if (fb_checkpoint_save(out_dir, net, ema, epoch, step, st)) return -1;
+  snprintf(path, sizeof path, "%s/weights.safetensors", out_dir);
+  if (ema) fb_ema_swap(ema, &net->g.params);
+  int rc = fb_weights_save(path, net, st);
+  if (ema) fb_ema_swap(ema, &net->g.params);
+  return rc;
+}

@@ -24,6 +24,10 @@ int fb_checkpoint_load(const char *out_dir, fb_net *net, fb_ema *ema, int *epoch
                        fb_status *st);
 
 int fb_weights_save(const char *path, const fb_net *net, fb_status *st);
+/* End of an epoch: OUT/checkpoint.safetensors, then OUT/weights.safetensors
+ * with the EMA weights when ema is non-NULL (swapped in and back). */
+int fb_run_save(const char *out_dir, fb_net *net, fb_ema *ema, int epoch, long step,
+                fb_status *st);
 int fb_weights_load(const char *path, fb_net *net, fb_status *st);
 
 int fb_is_dir(const char *path);

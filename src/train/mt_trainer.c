@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/status.h"
 #include "data/formats.h"
 #include "data/loader.h"
@@ -46,12 +47,6 @@ fb_mt_cfg fb_mt_cfg_default(int task) {
   c.seed = 1;
   c.threads = 1;
   return c;
-}
-
-static double now_sec(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
 /* Frees samples [keep, n) so that only the first `keep` remain. */
@@ -436,7 +431,7 @@ static double mt_epoch(mt_state *s, double t0, long step0, fb_status *st) {
   const fb_mt_cfg *c = s->cfg;
   fb_params *p = &s->net->g.params;
   fb_loader_start_epoch(s->loader, s->epoch);
-  double loss_sum = 0, last_print = now_sec();
+  double loss_sum = 0, last_print = fb_now_sec();
   long i = 0;
   const fb_batch *b;
   while ((b = fb_loader_next(s->loader))) {
@@ -460,7 +455,7 @@ static double mt_epoch(mt_state *s, double t0, long step0, fb_status *st) {
     s->step++;
     i++;
     loss_sum += loss;
-    double t = now_sec();
+    double t = fb_now_sec();
     if (!c->quiet && (t - last_print > 10.0 || i == s->steps_per_epoch)) {
       double rate = (double)(s->step - step0) / (t - t0);
       double left = (double)s->steps_per_epoch * c->epochs - s->step;
@@ -471,18 +466,6 @@ static double mt_epoch(mt_state *s, double t0, long step0, fb_status *st) {
     }
   }
   return loss_sum / (i > 0 ? i : 1);
-}
-
-static int mt_save(mt_state *s, fb_status *st) {
-  const fb_mt_cfg *c = s->cfg;
-  char path[1200];
-  fb_ema *ema = c->ema_decay > 0 ? &s->ema : NULL;
-  if (fb_checkpoint_save(c->out_dir, s->net, ema, s->epoch, s->step, st)) return -1;
-  snprintf(path, sizeof path, "%s/weights.safetensors", c->out_dir);
-  if (ema) fb_ema_swap(ema, &s->net->g.params);
-  int rc = fb_weights_save(path, s->net, st);
-  if (ema) fb_ema_swap(ema, &s->net->g.params);
-  return rc;
 }
 
 static int mt_eval(mt_state *s, fb_mt_metrics *m, fb_status *st) {
@@ -504,10 +487,10 @@ int fb_mt_train(const fb_mt_cfg *c, fb_mt_metrics *final, fb_status *st) {
             s.net->name, s.net->opts.width, s.net->opts.input_size, cnt.macs / 1e6,
             cnt.params_all / 1e6, s.train.n, s.val.n, c->batch, s.steps_per_epoch);
   }
-  double t0 = now_sec();
+  double t0 = fb_now_sec();
   long step0 = s.step;
   while (rc == 0 && s.epoch < c->epochs) {
-    double te = now_sec();
+    double te = fb_now_sec();
     double loss = mt_epoch(&s, t0, step0, st);
     if (isnan(loss) || mt_eval(&s, final, st)) {
       rc = -1;
@@ -517,14 +500,14 @@ int fb_mt_train(const fb_mt_cfg *c, fb_mt_metrics *final, fb_status *st) {
     char js[4096];
     fb_mt_metrics_json(final, js, sizeof js);
     fprintf(s.log, "{\"epoch\": %d, \"step\": %ld, \"train_loss\": %.5f, \"seconds\": %.1f, "
-            "\"val\": %s}\n", s.epoch, s.step, loss, now_sec() - te, js);
+            "\"val\": %s}\n", s.epoch, s.step, loss, fb_now_sec() - te, js);
     fflush(s.log);
     if (!c->quiet)
       fprintf(stderr, "epoch %d/%d done in %.0fs: train loss %.4f  val %s %.4f\n", s.epoch,
-              c->epochs, now_sec() - te, loss,
+              c->epochs, fb_now_sec() - te, loss,
               c->task == FB_TASK_DET ? "AP" : c->task == FB_TASK_SEG ? "mIoU" : "top-1",
               headline(final));
-    rc = mt_save(&s, st);
+    rc = fb_run_save(c->out_dir, s.net, c->ema_decay > 0 ? &s.ema : NULL, s.epoch, s.step, st);
   }
   mt_teardown(&s);
   return rc;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/status.h"
 #include "data/fmnist.h"
 #include "nn/net.h"
@@ -36,12 +37,6 @@ fb_train_cfg fb_train_cfg_default(void) {
   c.ema_decay = 0.999f;
   c.seed = 1;
   return c;
-}
-
-static double now_sec(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
 static void format_duration(double s, char *buf, size_t n) {
@@ -128,7 +123,7 @@ static double train_epoch(train_state *s, double t_run_start, long steps_at_star
   fb_epoch_perm(perm, n, c->seed, s->epoch);
   fb_rng rng;
   fb_rng_seed(&rng, c->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)s->epoch + 1);
-  double loss_sum = 0, last_print = now_sec();
+  double loss_sum = 0, last_print = fb_now_sec();
   for (long i = 0; i < s->steps_per_epoch; i++) {
     if (fb_aug_batch(&c->aug, &s->train, perm + i * c->batch, c->batch, 1, &rng,
                      fb_net_input(s->net), fb_net_labels(s->net), st))
@@ -151,7 +146,7 @@ static double train_epoch(train_state *s, double t_run_start, long steps_at_star
     if (c->ema_decay > 0) fb_ema_update(&s->ema, &s->net->g.params, s->step);
     s->step++;
     loss_sum += loss;
-    double t = now_sec();
+    double t = fb_now_sec();
     if (!c->quiet && (t - last_print > 10.0 || i + 1 == s->steps_per_epoch)) {
       double done = (double)(s->step - steps_at_start);
       double rate = done / (t - t_run_start);
@@ -182,19 +177,6 @@ static int evaluate(train_state *s, fb_train_result *res, fb_status *st) {
   }
   if (res->top1 > res->best_top1) res->best_top1 = res->top1;
   return 0;
-}
-
-static int save_outputs(train_state *s, fb_status *st) {
-  const fb_train_cfg *c = s->cfg;
-  char path[1024];
-  if (fb_checkpoint_save(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL, s->epoch,
-                         s->step, st))
-    return -1;
-  snprintf(path, sizeof path, "%s/weights.safetensors", c->out_dir);
-  if (c->ema_decay > 0) fb_ema_swap(&s->ema, &s->net->g.params);
-  int rc = fb_weights_save(path, s->net, st);
-  if (c->ema_decay > 0) fb_ema_swap(&s->ema, &s->net->g.params);
-  return rc;
 }
 
 static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
@@ -255,10 +237,10 @@ int fb_train_run(const fb_train_cfg *c, fb_train_result *res, fb_status *st) {
             omp_get_max_threads());
     if (s.epoch > 0) fprintf(stderr, "resuming after epoch %d (step %ld)\n", s.epoch, s.step);
   }
-  double t0 = now_sec();
+  double t0 = fb_now_sec();
   long steps0 = s.step;
   while (rc == 0 && s.epoch < c->epochs) {
-    double te = now_sec();
+    double te = fb_now_sec();
     double loss = train_epoch(&s, t0, steps0, st);
     if (isnan(loss) || evaluate(&s, res, st)) {
       rc = -1;
@@ -266,7 +248,7 @@ int fb_train_run(const fb_train_cfg *c, fb_train_result *res, fb_status *st) {
     }
     s.epoch++;
     res->final_loss = loss;
-    double secs = now_sec() - te;
+    double secs = fb_now_sec() - te;
     fprintf(s.log,
             "{\"epoch\": %d, \"step\": %ld, \"train_loss\": %.5f, \"top1\": %.5f, \"top5\": "
             "%.5f, \"top1_raw\": %.5f, \"seconds\": %.1f}\n",
@@ -276,9 +258,9 @@ int fb_train_run(const fb_train_cfg *c, fb_train_result *res, fb_status *st) {
       fprintf(stderr, "epoch %d/%d done in %.0fs: train loss %.4f  test top-1 %.2f%%%s  top-5 %.2f%%\n",
               s.epoch, c->epochs, secs, loss, 100 * res->top1, c->ema_decay > 0 ? " (EMA)" : "",
               100 * res->top5);
-    rc = save_outputs(&s, st);
+    rc = fb_run_save(c->out_dir, s.net, c->ema_decay > 0 ? &s.ema : NULL, s.epoch, s.step, st);
   }
-  res->seconds = now_sec() - t0;
+  res->seconds = fb_now_sec() - t0;
   if (res->seconds > 0)
     res->images_per_sec = (double)(s.step - steps0) * c->batch / res->seconds;
   teardown(&s);
