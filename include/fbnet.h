@@ -36,6 +36,7 @@ typedef struct fb_build_opts {
   int num_seg_classes;  /* segmentation classes (FB_TASK_SEG) */
   int det_width;        /* detection head channels (0: the head's default) */
   int seg_width;        /* segmentation head channels (0: the head's default) */
+  int det_depth;        /* detection tower depth (0: the head's default 2; -1: no tower) */
 } fb_build_opts;
 
 fb_build_opts fb_build_opts_default(void);

@@ -131,6 +131,7 @@ static void test_forward_backward(void) {
   cfg.num_classes = K;
   cfg.width = 16;
   CHECK(build(&f, &cfg, strides4, chans4, 4, S, &st) == 0, "build: %s", st.msg);
+  f.g.keep_grads = 1; /* the test reads the logits gradient after backward */
   CHECK(fb_graph_plan(&f.g, N, 7, &st) == 0, "plan: %s", st.msg);
   fb_graph *g = &f.g;
   fb_rng r;

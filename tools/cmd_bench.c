@@ -39,10 +39,13 @@ static void one_step(fb_net *net, const fb_optim_cfg *o, int forward_only, long 
 }
 
 int cmd_bench(int argc, char **argv) {
+  if (argc > 0 && strcmp(argv[0], "search") == 0) return bench_search(argc - 1, argv + 1);
+  if (argc > 0 && strcmp(argv[0], "floor") == 0) return bench_floor(argc - 1, argv + 1);
   const char *what = NULL, *arch_path = NULL;
   const char *pos[1];
   int n_pos = 0, input = 224, batch = 32, steps = 10, warmup = 3, threads = 0, forward = 0;
-  int padding = 0;
+  int padding = 0, profile = 0;
+  double peak_gflops = 0, bandwidth_gbs = 0;
   fb_build_opts b = fb_build_opts_default();
   const arg_opt opts[] = {
       {"--arch", ARG_STRING, &arch_path, 0, 0, NULL, "arch file (JSON), required"},
@@ -56,6 +59,12 @@ int cmd_bench(int argc, char **argv) {
       {"--warmup", ARG_INT, &warmup, 0, 100000, NULL, "untimed steps first (default 3)"},
       {"--threads", ARG_INT, &threads, 1, 1024, NULL, "OpenMP threads (default: all)"},
       {"--forward", ARG_FLAG, &forward, 0, 0, NULL, "inference only (eval mode)"},
+      {"--profile", ARG_FLAG, &profile, 0, 0, NULL,
+       "time every node; print the op-family table against the machine's floor"},
+      {"--peak-gflops", ARG_DOUBLE, &peak_gflops, 0, 1e6, NULL,
+       "fp32 peak for --profile (default: measured, as fbnet bench floor)"},
+      {"--bandwidth-gbs", ARG_DOUBLE, &bandwidth_gbs, 0, 1e6, NULL,
+       "memory bandwidth for --profile (default: measured)"},
   };
   const arg_spec spec = {"fbnet bench train --arch ARCH [options]",
                          "Times training steps (forward, loss, backward, SGD step) on random "
@@ -65,7 +74,8 @@ int cmd_bench(int argc, char **argv) {
   if (rc) return rc > 0 ? 0 : 2;
   what = n_pos ? pos[0] : NULL;
   if (!what || strcmp(what, "train") != 0) {
-    fprintf(stderr, "fbnet bench: expected 'fbnet bench train --arch ARCH ...' (see --help)\n");
+    fprintf(stderr, "fbnet bench: expected 'fbnet bench train --arch ARCH ...', 'fbnet bench "
+            "search ...' or 'fbnet bench floor ...' (see --help of each)\n");
     return 2;
   }
   if (!arch_path) {
@@ -90,6 +100,7 @@ int cmd_bench(int argc, char **argv) {
   fb_optim_cfg o = fb_optim_sgd_default();
   o.lr = 1e-3f;
   for (int i = 0; i < warmup; i++) one_step(net, &o, forward, i + 1);
+  if (profile) fb_graph_profile(&net->g, 1); /* the timed steps only */
   double *dt = malloc((size_t)steps * sizeof *dt), total = 0;
   for (int i = 0; i < steps; i++) {
     double t = fb_now_sec();
@@ -102,6 +113,10 @@ int cmd_bench(int argc, char **argv) {
   double median = steps % 2 ? dt[steps / 2] : 0.5 * (dt[steps / 2 - 1] + dt[steps / 2]);
   double mean = total / steps, best = dt[0];
   free(dt);
+  if (profile && bench_floor_profile(net, steps, mean, peak_gflops, bandwidth_gbs, forward, 1)) {
+    fb_net_free(net);
+    return 1;
+  }
   fprintf(stderr, "fbnet bench: %s input %d batch %d width %.2f %s: %.4f s/step median, %.4f "
           "mean, %.4f best, %d threads\n", net->name, input, batch, b.width,
           forward ? "forward" : "train", median, mean, best, omp_get_max_threads());

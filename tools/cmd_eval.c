@@ -16,8 +16,11 @@
 #include "train/mt_trainer.h"
 #include "train/trainer.h"
 
-/* Build options recorded in the weights file. */
-static int options_from_weights(const char *path, fb_build_opts *b, fb_status *st) {
+/* Build options recorded in the weights file, and the arch file's JSON text
+ * when the weights carry it (metadata "arch_json"; *arch_text malloc'd, NULL
+ * for weights written before fbnet stored it). */
+static int options_from_weights(const char *path, fb_build_opts *b, char **arch_text,
+                                fb_status *st) {
   fb_st_file f;
   if (fb_safetensors_read(path, &f, st)) return -1;
   const char *v;
@@ -27,14 +30,19 @@ static int options_from_weights(const char *path, fb_build_opts *b, fb_status *s
   if ((v = fb_st_meta(&f, "num_classes"))) b->num_classes = atoi(v);
   if ((v = fb_st_meta(&f, "num_cats"))) b->num_cats = atoi(v);
   if ((v = fb_st_meta(&f, "num_seg_classes"))) b->num_seg_classes = atoi(v);
+  if ((v = fb_st_meta(&f, "det_width"))) b->det_width = atoi(v);
+  if ((v = fb_st_meta(&f, "seg_width"))) b->seg_width = atoi(v);
+  if ((v = fb_st_meta(&f, "det_depth"))) b->det_depth = atoi(v);
   if ((v = fb_st_meta(&f, "padding"))) b->standard_padding = strcmp(v, "standard") == 0;
+  *arch_text = (v = fb_st_meta(&f, "arch_json")) ? fb_xstrdup(v) : NULL;
   fb_st_file_free(&f);
   return 0;
 }
 
-static fb_net *build_net(const char *arch_path, const fb_build_opts *b, int batch,
-                         const char *weights, fb_status *st) {
-  fb_arch *arch = fb_arch_load(arch_path, st);
+/* The arch from --arch when given, else from the weights' arch_json. */
+static fb_net *build_net(const char *arch_path, const char *arch_text, const fb_build_opts *b,
+                         int batch, const char *weights, fb_status *st) {
+  fb_arch *arch = arch_path ? fb_arch_load(arch_path, st) : fb_arch_parse(arch_text, weights, st);
   if (!arch) return NULL;
   fb_net *net = fb_net_build(arch, b, 1, st);
   fb_arch_free(arch);
@@ -45,10 +53,11 @@ static fb_net *build_net(const char *arch_path, const fb_build_opts *b, int batc
   return net;
 }
 
-static int eval_fmnist(const char *arch, const char *weights, const char *data, fb_build_opts *b,
-                       int batch, int limit, int json, fb_status *st) {
+static int eval_fmnist(const char *arch, const char *arch_text, const char *weights,
+                       const char *data, fb_build_opts *b, int batch, int limit, int json,
+                       fb_status *st) {
   b->in_channels = 1;
-  fb_net *net = build_net(arch, b, batch, weights, st);
+  fb_net *net = build_net(arch, arch_text, b, batch, weights, st);
   if (!net) return -1;
   fb_dataset_u8 test = {0};
   int rc = -1;
@@ -91,8 +100,8 @@ typedef struct eval_args {
   const char *arch, *weights, *data, *split, *images, *out;
 } eval_args;
 
-static int eval_formats(const eval_args *a, int task, fb_build_opts *b, const char *pred_dir,
-                        fb_status *st) {
+static int eval_formats(const eval_args *a, const char *arch_text, int task, fb_build_opts *b,
+                        const char *pred_dir, fb_status *st) {
   fb_mt_dataset d;
   int rc = a->images ? fb_imagefolder_load(a->images, 3, &d, st)
                      : fb_mt_load_split(task, a->data, a->split, a->limit, &d, st);
@@ -105,7 +114,7 @@ static int eval_formats(const eval_args *a, int task, fb_build_opts *b, const ch
     d.cat_ids = fb_xmalloc((size_t)b->num_cats * sizeof *d.cat_ids);
     for (int k = 0; k < b->num_cats; k++) d.cat_ids[k] = k + 1;
   }
-  fb_net *net = build_net(a->arch, b, a->batch, a->weights, st);
+  fb_net *net = build_net(a->arch, arch_text, b, a->batch, a->weights, st);
   fb_mt_metrics m;
   rc = net ? fb_mt_evaluate(net, &d, task, a->threads > 0 ? a->threads : 1, pred_dir, &m, st) : -1;
   if (rc == 0) print_metrics(&m, a->json);
@@ -123,7 +132,8 @@ static int run(int argc, char **argv, int predict) {
   a.split = "val";
   const arg_opt opts[] = {
       {"--task", ARG_CHOICE, &a.task, 0, 0, "cls|det|seg", "task (default cls)"},
-      {"--arch", ARG_STRING, &a.arch, 0, 0, NULL, "arch file (JSON), required"},
+      {"--arch", ARG_STRING, &a.arch, 0, 0, NULL,
+       "arch file (JSON); default: the arch stored in the weights (arch_json)"},
       {"--weights", ARG_STRING, &a.weights, 0, 0, NULL, "weights (.safetensors), required"},
       {"--data", ARG_STRING, &a.data, 0, 0, NULL,
        "'fashion-mnist' (default) or a data directory in the standard formats"},
@@ -141,9 +151,9 @@ static int run(int argc, char **argv, int predict) {
       {"--json", ARG_FLAG, &a.json, 0, 0, NULL, "print one JSON object"},
   };
   const arg_spec spec = {
-      predict ? "fbnet predict --task cls|det|seg --arch ARCH --weights W --data DIR|--images DIR "
-                "--out DIR"
-              : "fbnet eval --task cls|det|seg --arch ARCH --weights W --data DATA [options]",
+      predict ? "fbnet predict --task cls|det|seg [--arch ARCH] --weights W "
+                "--data DIR|--images DIR --out DIR"
+              : "fbnet eval --task cls|det|seg [--arch ARCH] --weights W --data DATA [options]",
       predict ? "Writes predictions: det -> OUT/detections.json (COCO results), seg -> "
                 "OUT/masks/NAME.png,\ncls -> OUT/predictions.csv; prints metrics when the data "
                 "has labels."
@@ -153,8 +163,8 @@ static int run(int argc, char **argv, int predict) {
   int rc = args_parse(&spec, argc, argv);
   if (rc) return rc > 0 ? 0 : 2;
   const char *cmd = predict ? "fbnet predict" : "fbnet eval";
-  if (!a.arch || !a.weights) {
-    fprintf(stderr, "%s: --arch and --weights are required (see --help)\n", cmd);
+  if (!a.weights) {
+    fprintf(stderr, "%s: --weights is required (see --help)\n", cmd);
     return 2;
   }
   if (a.threads) omp_set_num_threads(a.threads);
@@ -163,9 +173,15 @@ static int run(int argc, char **argv, int predict) {
   fb_status st = {{0}};
   fb_build_opts b = fb_build_opts_default();
   b.num_classes = FB_FMNIST_CLASSES;
-  if (options_from_weights(a.weights, &b, &st)) {
+  char *arch_text = NULL;
+  if (options_from_weights(a.weights, &b, &arch_text, &st)) {
     fprintf(stderr, "%s: error: %s\n", cmd, st.msg);
     return 1;
+  }
+  if (!a.arch && !arch_text) {
+    fprintf(stderr, "%s: %s has no arch_json metadata (weights written by an older fbnet): "
+            "pass --arch ARCH with the arch file it was trained from\n", cmd, a.weights);
+    return 2;
   }
   if (a.input) b.input_size = a.input;
   if (a.width > 0) b.width = a.width;
@@ -173,10 +189,13 @@ static int run(int argc, char **argv, int predict) {
   int fmnist = task == FB_TASK_CLS && !a.images && strcmp(a.data, "fashion-mnist") == 0;
   if (fmnist && predict) {
     fprintf(stderr, "%s: predictions need --data DIR or --images DIR in the standard formats\n", cmd);
+    free(arch_text);
     return 2;
   }
-  rc = fmnist ? eval_fmnist(a.arch, a.weights, a.data, &b, a.batch, a.limit, a.json, &st)
-              : eval_formats(&a, task, &b, predict ? (a.out ? a.out : "preds") : NULL, &st);
+  rc = fmnist ? eval_fmnist(a.arch, arch_text, a.weights, a.data, &b, a.batch, a.limit, a.json, &st)
+              : eval_formats(&a, arch_text, task, &b, predict ? (a.out ? a.out : "preds") : NULL,
+                             &st);
+  free(arch_text);
   if (rc) {
     fprintf(stderr, "%s: error: %s\n", cmd, st.msg);
     return 1;

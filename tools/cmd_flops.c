@@ -6,6 +6,8 @@
 #include "commands.h"
 #include "fbnet.h"
 #include "nn/flops.h"
+#include "nn/arch.h"
+#include "nn/multipath.h"
 #include "nn/net.h"
 
 int cmd_flops(int argc, char **argv) {
@@ -14,7 +16,7 @@ int cmd_flops(int argc, char **argv) {
   o.num_cats = 10;
   o.num_seg_classes = 11;
   int padding = 1;  /* index into "standard|explicit" */
-  int json = 0, task = 0;
+  int json = 0, task = -1;
   const char *positional[1] = {NULL};
   int n_positional = 0;
   const arg_opt opts[] = {
@@ -26,8 +28,8 @@ int cmd_flops(int argc, char **argv) {
       {"--in-channels", ARG_INT, &o.in_channels, 1, 4096, NULL, "input channels (default 3)"},
       {"--padding", ARG_CHOICE, &padding, 0, 0, "standard|explicit",
        "depthwise padding: k/2 everywhere, or the arch's dw_pad (default explicit)"},
-      {"--task", ARG_CHOICE, &task, 0, 0, "cls|det|seg",
-       "which head to count with the trunk (default cls)"},
+      {"--task", ARG_CHOICE, &task, 0, 0, "cls|det|seg|all",
+       "which head to count with the trunk (default cls; all: every head, multi-path only)"},
       {"--cats", ARG_INT, &o.num_cats, 1, 100000, NULL, "detection categories (default 10)"},
       {"--seg-classes", ARG_INT, &o.num_seg_classes, 1, 255, NULL,
        "segmentation classes (default 11)"},
@@ -39,7 +41,10 @@ int cmd_flops(int argc, char **argv) {
           "Builds the network of an arch file and prints one row per layer (output shape,\n"
           "params, multiply-adds at batch 1) and the totals: MACs of conv/linear layers\n"
           "plus global-pool inputs, params = conv/linear weights (the published\n"
-          "convention), and all trainable params (incl. biases and BN).",
+          "convention), and all trainable params (incl. biases and BN).\n"
+          "For a multi-path arch (the supernet, derived archs) it prints instead the\n"
+          "cost of each task's network with every bit kept, and every searchable bit\n"
+          "(block or cross-path term) with its multiply-adds.",
       .opts = opts,
       .n_opts = (int)(sizeof opts / sizeof opts[0]),
       .positional = positional,
@@ -54,14 +59,16 @@ int cmd_flops(int argc, char **argv) {
     return 2;
   }
   o.standard_padding = padding == 0;
-  static const unsigned tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
-  o.tasks = tasks[task];
+  static const unsigned tasks[4] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG,
+                                    FB_TASK_CLS | FB_TASK_DET | FB_TASK_SEG};
+  o.tasks = task >= 0 ? tasks[task] : FB_TASK_CLS;
   fb_status st = {""};
   fb_arch *arch = fb_arch_load(positional[0], &st);
   if (!arch) {
     fprintf(stderr, "fbnet flops: %s\n", st.msg);
     return 1;
   }
+  if (task < 0 && arch->mp) o.tasks = tasks[3]; /* a supernet: every head */
   fb_net *net = fb_net_build(arch, &o, 1, &st);
   fb_arch_free(arch);
   if (!net) {
@@ -69,7 +76,12 @@ int cmd_flops(int argc, char **argv) {
     return 1;
   }
   rc = 0;
-  if (json) {
+  if (net->mp) {
+    if (fb_flops_print_bits(stdout, net, json, &st)) {
+      fprintf(stderr, "fbnet flops: %s\n", st.msg);
+      rc = 1;
+    }
+  } else if (json) {
     if (fb_flops_print_json(stdout, net, &st) != 0) {
       fprintf(stderr, "fbnet flops: %s\n", st.msg);
       rc = 1;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/status.h"
 
 void fb_graph_init(fb_graph *g) {
@@ -13,7 +14,6 @@ void fb_graph_init(fb_graph *g) {
 
 static void free_node_buffers(fb_node *nd) {
   free(nd->out);
-  free(nd->dout);
   free(nd->ws);
   nd->out = nd->dout = nd->ws = NULL;
   if (nd->op && nd->op->ctx_free) nd->op->ctx_free(&nd->ctx);
@@ -23,6 +23,12 @@ static void free_node_buffers(fb_node *nd) {
 void fb_graph_free(fb_graph *g) {
   for (int i = 0; i < g->n; i++) free_node_buffers(&g->nodes[i]);
   free(g->nodes);
+  free(g->scratch);
+  free(g->grad_arena);
+  free(g->grad_writer);
+  free(g->grad_zero_order);
+  free(g->prof_fwd);
+  free(g->prof_bwd);
   fb_params_free(&g->params);
   memset(g, 0, sizeof *g);
 }
@@ -127,7 +133,7 @@ static int plan_node(fb_graph *g, fb_node *nd, int batch, fb_status *st) {
     if (ws) nd->ws = fb_alloc_floats(ws);
   }
   nd->out = fb_alloc_floats(fb_numel(nd->args.out));
-  nd->dout = fb_alloc_floats(fb_numel(nd->args.out));
+  nd->dout = NULL; /* in the gradient arena (fb_grad_plan) */
   return 0;
 }
 
@@ -136,8 +142,41 @@ int fb_graph_plan(fb_graph *g, int batch, uint64_t seed, fb_status *st) {
   if (!g->params.data) fb_params_alloc(&g->params, seed);
   for (int i = 0; i < g->n; i++)
     if (plan_node(g, &g->nodes[i], batch, st) != 0) return -1;
+  fb_grad_plan(g);
   g->batch = batch;
   return 0;
+}
+
+void fb_graph_mask_activity(const fb_graph *g, const uint8_t *mask, uint8_t *act) {
+  for (int i = 0; i < g->n; i++) {
+    const fb_node *nd = &g->nodes[i];
+    act[i] = (nd->bit < 0 || !mask) ? 1 : (mask[nd->bit] != 0);
+  }
+}
+
+static int source_under(const fb_graph *g, const uint8_t *act, int id) {
+  while (id >= 0 && !act[id]) id = g->nodes[id].alias;
+  return id;
+}
+
+/* Marks the sources of every live node live, in reverse topological order. */
+static void propagate_liveness(const fb_graph *g, const uint8_t *act, uint8_t *live) {
+  for (int i = g->n - 1; i >= 0; i--) {
+    const fb_node *nd = &g->nodes[i];
+    if (!live[i] || !nd->op) continue;
+    for (int k = 0; k < nd->args.n_in; k++) {
+      int s = source_under(g, act, nd->in[k]);
+      if (s >= 0) live[s] = 1;
+    }
+  }
+}
+
+void fb_graph_liveness(const fb_graph *g, const uint8_t *act, const int *roots, int n_roots,
+                       uint8_t *live) {
+  memset(live, 0, (size_t)g->n);
+  for (int k = 0; k < n_roots; k++)
+    if (roots[k] >= 0 && roots[k] < g->n && act[roots[k]]) live[roots[k]] = 1;
+  propagate_liveness(g, act, live);
 }
 
 void fb_graph_set_mask(fb_graph *g, const uint8_t *mask) {
@@ -145,6 +184,25 @@ void fb_graph_set_mask(fb_graph *g, const uint8_t *mask) {
     fb_node *nd = &g->nodes[i];
     nd->active = (nd->bit < 0 || !mask) ? 1 : (mask[nd->bit] != 0);
   }
+  if (!g->prune_dead || g->n == 0) return;
+  if (g->scratch_n != g->n) { /* once after building; no allocation per step */
+    g->scratch = fb_xrealloc(g->scratch, 2 * (size_t)g->n);
+    g->scratch_n = g->n;
+  }
+  uint8_t *act = g->scratch, *live = g->scratch + g->n;
+  for (int i = 0; i < g->n; i++) {
+    const fb_node *nd = &g->nodes[i];
+    act[i] = (uint8_t)nd->active;
+    live[i] = (uint8_t)(nd->active && nd->op && (nd->op->is_loss || nd->root));
+  }
+  for (int i = 0; i < g->n; i++) /* a skipped root block keeps its input alive */
+    if (g->nodes[i].root && !act[i]) {
+      int s = source_under(g, act, i);
+      if (s >= 0) live[s] = 1;
+    }
+  propagate_liveness(g, act, live);
+  for (int i = 0; i < g->n; i++)
+    if (g->nodes[i].op && !live[i]) g->nodes[i].active = 0;
 }
 
 int fb_graph_source(const fb_graph *g, int id) {
@@ -170,26 +228,45 @@ static void node_params(const fb_graph *g, const fb_node *nd, float **par, float
   }
 }
 
+void fb_graph_profile(fb_graph *g, int on) {
+  free(g->prof_fwd);
+  free(g->prof_bwd);
+  g->prof_fwd = on ? fb_xcalloc((size_t)g->n + 1, sizeof(double)) : NULL;
+  g->prof_bwd = on ? fb_xcalloc((size_t)g->n + 1, sizeof(double)) : NULL;
+}
+
+static void forward_node(fb_graph *g, fb_node *nd, int training);
+
 void fb_graph_forward(fb_graph *g, int training) {
   g->training = training;
   for (int i = 0; i < g->n; i++) {
     fb_node *nd = &g->nodes[i];
     if (!nd->op || !nd->active) continue;
-    int src[FB_MAX_IN];
-    int m = gather_inputs(g, nd, src);
-    const float *in[FB_MAX_IN];
-    for (int k = 0; k < m; k++) in[k] = g->nodes[src[k]].out;
-    float *par[FB_MAX_PAR], *dpar[FB_MAX_PAR];
-    node_params(g, nd, par, dpar);
-    nd->args.attr.training = training;
-    fb_op_args a = nd->args;
-    a.n_in = m;
-    if (m == 1 && nd->args.n_in > 1) { /* an add with one term left is a copy */
-      memcpy(nd->out, in[0], fb_numel(a.out) * sizeof(float));
+    if (!g->prof_fwd) {
+      forward_node(g, nd, training);
       continue;
     }
-    nd->op->fwd(&nd->ctx, &a, in, par, nd->out, nd->ws);
+    const double t = fb_now_sec();
+    forward_node(g, nd, training);
+    g->prof_fwd[i] += fb_now_sec() - t;
   }
+}
+
+static void forward_node(fb_graph *g, fb_node *nd, int training) {
+  int src[FB_MAX_IN];
+  int m = gather_inputs(g, nd, src);
+  const float *in[FB_MAX_IN];
+  for (int k = 0; k < m; k++) in[k] = g->nodes[src[k]].out;
+  float *par[FB_MAX_PAR], *dpar[FB_MAX_PAR];
+  node_params(g, nd, par, dpar);
+  nd->args.attr.training = training;
+  fb_op_args a = nd->args;
+  a.n_in = m;
+  if (m == 1 && nd->args.n_in > 1) { /* an add with one term left is a copy */
+    memcpy(nd->out, in[0], fb_numel(a.out) * sizeof(float));
+    return;
+  }
+  nd->op->fwd(&nd->ctx, &a, in, par, nd->out, nd->ws);
 }
 
 static void backward_node(fb_graph *g, fb_node *nd) {
@@ -199,7 +276,8 @@ static void backward_node(fb_graph *g, fb_node *nd) {
   float *din[FB_MAX_IN];
   for (int k = 0; k < m; k++) {
     in[k] = g->nodes[src[k]].out;
-    din[k] = k < nd->op->n_diff_in ? g->nodes[src[k]].dout : NULL;
+    const int wanted = k < nd->op->n_diff_in && (g->nodes[src[k]].op || !g->no_input_grads);
+    din[k] = wanted ? g->nodes[src[k]].dout : NULL;
   }
   float *par[FB_MAX_PAR], *dpar[FB_MAX_PAR];
   node_params(g, nd, par, dpar);
@@ -214,32 +292,40 @@ static void backward_node(fb_graph *g, fb_node *nd) {
   nd->op->bwd(&nd->ctx, &a, in, (const float *const *)par, nd->out, nd->dout, din, dpar, nd->ws);
 }
 
-static void zero_douts(fb_graph *g) {
-  for (int i = 0; i < g->n; i++) {
-    fb_node *nd = &g->nodes[i];
-    if (nd->active) memset(nd->dout, 0, fb_numel(nd->args.out) * sizeof(float));
+/* Zeroes (or seeds) the gradients whose live interval starts before the
+ * backward of node j (j = g->n: the start of the pass); *p walks
+ * grad_zero_order. */
+static void start_gradients(fb_graph *g, int j, int *p, int seed_node, const float *seed) {
+  const int *order = g->grad_zero_order;
+  while (*p < g->n && g->grad_writer[order[*p]] == j) {
+    fb_node *nd = &g->nodes[order[(*p)++]];
+    if (!nd->active) continue;
+    const size_t n = fb_numel(nd->args.out);
+    if (seed && nd - g->nodes == seed_node) memcpy(nd->dout, seed, n * sizeof(float));
+    else memset(nd->dout, 0, n * sizeof(float));
+    if (!seed && nd->op && nd->op->is_loss) nd->dout[0] = nd->loss_weight;
   }
 }
 
-static void reverse_pass(fb_graph *g) {
+static void reverse_pass(fb_graph *g, int seed_node, const float *seed) {
+  int p = 0;
+  start_gradients(g, g->n, &p, seed_node, seed);
   for (int i = g->n - 1; i >= 0; i--) {
     fb_node *nd = &g->nodes[i];
-    if (nd->op && nd->active) backward_node(g, nd);
+    start_gradients(g, i, &p, seed_node, seed);
+    if (!nd->op || !nd->active) continue;
+    if (!g->prof_bwd) {
+      backward_node(g, nd);
+      continue;
+    }
+    const double t = fb_now_sec();
+    backward_node(g, nd);
+    g->prof_bwd[i] += fb_now_sec() - t;
   }
 }
 
-void fb_graph_backward(fb_graph *g) {
-  zero_douts(g);
-  for (int i = 0; i < g->n; i++) {
-    fb_node *nd = &g->nodes[i];
-    if (nd->op && nd->active && nd->op->is_loss) nd->dout[0] = nd->loss_weight;
-  }
-  reverse_pass(g);
-}
+void fb_graph_backward(fb_graph *g) { reverse_pass(g, -1, NULL); }
 
 void fb_graph_backward_from(fb_graph *g, int node, const float *dout) {
-  zero_douts(g);
-  fb_node *nd = &g->nodes[node];
-  memcpy(nd->dout, dout, fb_numel(nd->args.out) * sizeof(float));
-  reverse_pass(g);
+  reverse_pass(g, node, dout);
 }

@@ -9,6 +9,12 @@
  * an `add` that reads it simply drops the term. Inactive nodes run no
  * computation and leave their BN statistics alone; backward walks the same
  * executed list in reverse.
+ *
+ * A node's gradient (dout) is valid only during the backward pass that
+ * computes it: gradient buffers are shared between nodes whose gradients
+ * are never needed at the same time (fb_grad_plan). After backward, only the
+ * gradients of graph inputs (unless no_input_grads) and of the parameters
+ * remain readable.
  */
 #ifndef FB_CORE_GRAPH_H
 #define FB_CORE_GRAPH_H
@@ -31,6 +37,7 @@ typedef struct fb_node {
   int alias;           /* see above */
   int active;
   float loss_weight; /* loss nodes: d(total)/d(this loss) */
+  int root;          /* 1: never pruned as dead code (like a loss node) */
   float *out, *dout, *ws;
   fb_op_ctx ctx;
 } fb_node;
@@ -41,6 +48,23 @@ typedef struct fb_graph {
   fb_params params;
   int batch; /* planned batch size, 0 before fb_graph_plan */
   int training;
+  /* 1: fb_graph_set_mask also deactivates every node whose value cannot
+   * reach an active loss node (dead code of a sampled architecture) */
+  int prune_dead;
+  /* profiling (benchmarks): when non-NULL (g->n entries each), forward and
+   * backward add each node's wall time in seconds */
+  double *prof_fwd, *prof_bwd;
+  /* gradients share one arena (src/core/grad_arena.c): node i's dout lives
+   * from the backward of its last possible writer grad_writer[i] (g->n: from
+   * the start) to its own backward; grad_zero_order lists the nodes by
+   * grad_writer, latest first (when each buffer is zeroed) */
+  float *grad_arena;
+  int *grad_writer, *grad_zero_order;
+  int no_input_grads; /* 1: no gradient into graph inputs (training) */
+  int keep_grads;     /* 1 (set before fb_graph_plan): every node keeps its own gradient
+                       * buffer, readable after backward (tests, debugging) */
+  uint8_t *scratch; /* 2 * scratch_n bytes for the liveness pass */
+  int scratch_n;
 } fb_graph;
 
 void fb_graph_init(fb_graph *g);
@@ -65,8 +89,17 @@ int fb_graph_add_shared(fb_graph *g, const char *op_name, const char *name, cons
 /* Allocates parameters (once) and activations for this batch size. */
 int fb_graph_plan(fb_graph *g, int batch, uint64_t seed, fb_status *st);
 
-/* Activates nodes by mask (NULL: all active). */
+/* Activates nodes by mask (NULL: all active); with g->prune_dead, then
+ * deactivates the nodes that no active loss node depends on. */
 void fb_graph_set_mask(fb_graph *g, const uint8_t *mask);
+
+/* Node activity of a mask without touching the graph: act[i] = node i runs
+ * under mask (its bit is set or it has none). */
+void fb_graph_mask_activity(const fb_graph *g, const uint8_t *mask, uint8_t *act);
+/* live[i] = 1 when node i is active (act) and roots[0..n_roots) depend on
+ * its value (inputs followed through the aliases of inactive nodes). */
+void fb_graph_liveness(const fb_graph *g, const uint8_t *act, const int *roots, int n_roots,
+                       uint8_t *live);
 
 /* Runs every active node in order. training selects batch statistics. */
 void fb_graph_forward(fb_graph *g, int training);
@@ -78,6 +111,13 @@ void fb_graph_backward(fb_graph *g);
  * (numel of its output) instead of the loss nodes: for tests against
  * reference gradients of an arbitrary sub-network. */
 void fb_graph_backward_from(fb_graph *g, int node, const float *dout);
+
+/* Lays out the gradient buffers (called by fb_graph_plan); returns the
+ * arena size in floats. */
+size_t fb_grad_plan(fb_graph *g);
+
+/* Turns per-node timing on (allocates prof_fwd/prof_bwd, zeroed) or off. */
+void fb_graph_profile(fb_graph *g, int on);
 
 /* The node whose value node `id` reads as its input k (following aliases);
  * -1 when absent. */

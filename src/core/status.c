@@ -48,3 +48,10 @@ static void *aligned_zeroed(size_t bytes) {
 
 float *fb_alloc_floats(size_t n) { return aligned_zeroed(n * sizeof(float)); }
 double *fb_alloc_doubles(size_t n) { return aligned_zeroed(n * sizeof(double)); }
+
+char *fb_xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = fb_xmalloc(n);
+  memcpy(p, s, n);
+  return p;
+}

@@ -13,6 +13,7 @@ int fb_fail(fb_status *st, const char *fmt, ...) __attribute__((format(printf, 2
 void *fb_xmalloc(size_t bytes);
 void *fb_xcalloc(size_t n, size_t size);
 void *fb_xrealloc(void *p, size_t bytes);
+char *fb_xstrdup(const char *s); /* exits like fb_xmalloc on failure */
 /* 64-byte aligned, zeroed; free with free(). */
 float *fb_alloc_floats(size_t n);
 double *fb_alloc_doubles(size_t n);

@@ -2,27 +2,19 @@
  * ground-truth writer and results writer. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fileio.h"
+#include "core/jsonutil.h"
 #include "core/status.h"
 #include "data/formats.h"
 
 /* Tolerance of the "box inside the image" check for float rounding. */
 #define BOX_TOL 1e-3
-
-static const char *type_name(const cJSON *v) {
-  if (!v) return "nothing";
-  if (cJSON_IsNumber(v)) return "a number";
-  if (cJSON_IsString(v)) return "a string";
-  if (cJSON_IsArray(v)) return "an array";
-  if (cJSON_IsObject(v)) return "an object";
-  if (cJSON_IsBool(v)) return "a boolean";
-  if (cJSON_IsNull(v)) return "null";
-  return "an invalid value";
-}
 
 /* Integer field `key` of obj (the element `arr`[i]); required unless dflt_ok. */
 static int get_int(const cJSON *obj, const char *key, const char *file, const char *arr, int i,
@@ -37,11 +29,10 @@ static int get_int(const cJSON *obj, const char *key, const char *file, const ch
   }
   if (!cJSON_IsNumber(v))
     return fb_fail(st, "%s: %s[%d].%s: must be an integer, found %s", file, arr, i, key,
-                   type_name(v));
-  double d = v->valuedouble;
-  if (d != floor(d) || d < -2147483648.0 || d > 2147483647.0)
-    return fb_fail(st, "%s: %s[%d].%s: must be an integer, found %g", file, arr, i, key, d);
-  *out = (int)d;
+                   fb_json_type_name(v));
+  if (fb_json_int_in_range(v, INT_MIN, INT_MAX, out))
+    return fb_fail(st, "%s: %s[%d].%s: must be an integer, found %g", file, arr, i, key,
+                   v->valuedouble);
   return 0;
 }
 
@@ -51,80 +42,22 @@ static int get_array(const cJSON *root, const char *key, const char *file, const
   if (!v) return fb_fail(st, "%s: missing key \"%s\" (COCO needs images, annotations, categories)",
                          file, key);
   if (!cJSON_IsArray(v))
-    return fb_fail(st, "%s: \"%s\" must be an array, found %s", file, key, type_name(v));
+    return fb_fail(st, "%s: \"%s\" must be an array, found %s", file, key, fb_json_type_name(v));
   *out = v;
   return 0;
-}
-
-typedef struct id_pair {
-  int id, idx;
-} id_pair;
-
-static int cmp_pair(const void *a, const void *b) {
-  const id_pair *x = a, *y = b;
-  if (x->id != y->id) return x->id < y->id ? -1 : 1;
-  return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-/* Index of id in the sorted pairs, or -1. */
-static int find_id(const id_pair *p, int n, int id) {
-  int lo = 0, hi = n - 1;
-  while (lo <= hi) {
-    int mid = lo + (hi - lo) / 2;
-    if (p[mid].id == id) return p[mid].idx;
-    if (p[mid].id < id)
-      lo = mid + 1;
-    else
-      hi = mid - 1;
-  }
-  return -1;
-}
-
-static char *read_text(const char *path, size_t *len, fb_status *st) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    fb_fail(st, "%s: cannot open (%s)", path, strerror(errno));
-    return NULL;
-  }
-  size_t cap = 1 << 16, n = 0;
-  char *b = fb_xmalloc(cap);
-  for (;;) {
-    if (n + 1 >= cap) b = fb_xrealloc(b, cap *= 2);
-    size_t r = fread(b + n, 1, cap - n - 1, f);
-    n += r;
-    if (r == 0) break;
-  }
-  int err = ferror(f);
-  fclose(f);
-  if (err) {
-    free(b);
-    fb_fail(st, "%s: read error", path);
-    return NULL;
-  }
-  b[n] = 0;
-  *len = n;
-  return b;
-}
-
-static char *path_join(const char *dir, const char *name) {
-  size_t ld = strlen(dir), ln = strlen(name);
-  char *p = fb_xmalloc(ld + ln + 2);
-  memcpy(p, dir, ld);
-  p[ld] = '/';
-  memcpy(p + ld + 1, name, ln + 1);
-  return p;
 }
 
 static int parse_categories(const cJSON *cats, const char *file, fb_mt_dataset *out,
                             fb_status *st) {
   int n = cJSON_GetArraySize(cats);
-  id_pair *p = fb_xmalloc(((size_t)n + 1) * sizeof *p);
+  fb_id_pair *p = fb_xmalloc(((size_t)n + 1) * sizeof *p);
   int i = 0;
   const cJSON *c;
   cJSON_ArrayForEach(c, cats) {
     if (!cJSON_IsObject(c)) {
       free(p);
-      return fb_fail(st, "%s: categories[%d]: must be an object, found %s", file, i, type_name(c));
+      return fb_fail(st, "%s: categories[%d]: must be an object, found %s", file, i,
+                     fb_json_type_name(c));
     }
     if (get_int(c, "id", file, "categories", i, 0, 0, &p[i].id, st)) {
       free(p);
@@ -134,12 +67,12 @@ static int parse_categories(const cJSON *cats, const char *file, fb_mt_dataset *
     if (!cJSON_IsString(name)) {
       free(p);
       return fb_fail(st, "%s: categories[%d].name: must be a string, found %s", file, i,
-                     type_name(name));
+                     fb_json_type_name(name));
     }
     p[i].idx = i;
     i++;
   }
-  qsort(p, (size_t)n, sizeof *p, cmp_pair);
+  fb_id_pairs_sort(p, n);
   for (int k = 1; k < n; k++)
     if (p[k].id == p[k - 1].id) {
       int a = p[k - 1].idx, b = p[k].idx, id = p[k].id;
@@ -162,33 +95,15 @@ static int parse_categories(const cJSON *cats, const char *file, fb_mt_dataset *
 int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt_dataset *out,
                  fb_status *st) {
   memset(out, 0, sizeof *out);
-  size_t len = 0;
-  char *text = read_text(json_path, &len, st);
-  if (!text) return -1;
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-  if (!root) {
-    size_t off = end && end >= text ? (size_t)(end - text) : 0;
-    int line = 1, col = 1;
-    for (size_t k = 0; k < off && k < len; k++) {
-      if (text[k] == '\n') {
-        line++;
-        col = 1;
-      } else {
-        col++;
-      }
-    }
-    free(text);
-    return fb_fail(st, "%s: invalid JSON near line %d column %d", json_path, line, col);
-  }
-  free(text);
+  cJSON *root = fb_json_read_file(json_path, st);
+  if (!root) return -1;
   const char *F = json_path;
-  id_pair *imgs = NULL, *cats = NULL;
+  fb_id_pair *imgs = NULL, *cats = NULL;
   int *count = NULL;
   int rc = -1;
   const cJSON *jimages = NULL, *jann = NULL, *jcats = NULL;
   if (!cJSON_IsObject(root)) {
-    fb_fail(st, "%s: top level must be an object, found %s", F, type_name(root));
+    fb_fail(st, "%s: top level must be an object, found %s", F, fb_json_type_name(root));
     goto done;
   }
   if (get_array(root, "images", F, &jimages, st) || get_array(root, "annotations", F, &jann, st) ||
@@ -196,7 +111,7 @@ int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt
     goto done;
   if (parse_categories(jcats, F, out, st)) goto done;
   cats = fb_xmalloc(((size_t)out->num_cats + 1) * sizeof *cats);
-  for (int k = 0; k < out->num_cats; k++) cats[k] = (id_pair){out->cat_ids[k], k};
+  for (int k = 0; k < out->num_cats; k++) cats[k] = (fb_id_pair){out->cat_ids[k], k};
 
   /* images: validated first, decoded after the annotations are checked */
   int ni = cJSON_GetArraySize(jimages);
@@ -210,7 +125,7 @@ int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt
     s->has_boxes = 1;
     out->n = i + 1; /* so that fb_mt_dataset_free releases what is filled */
     if (!cJSON_IsObject(im)) {
-      fb_fail(st, "%s: images[%d]: must be an object, found %s", F, i, type_name(im));
+      fb_fail(st, "%s: images[%d]: must be an object, found %s", F, i, fb_json_type_name(im));
       goto done;
     }
     if (get_int(im, "id", F, "images", i, 0, 0, &s->image_id, st) ||
@@ -225,14 +140,14 @@ int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt
     const cJSON *fn = cJSON_GetObjectItemCaseSensitive(im, "file_name");
     if (!cJSON_IsString(fn) || !fn->valuestring[0]) {
       fb_fail(st, "%s: images[%d].file_name: must be a non-empty string, found %s", F, i,
-              cJSON_IsString(fn) ? "\"\"" : type_name(fn));
+              cJSON_IsString(fn) ? "\"\"" : fb_json_type_name(fn));
       goto done;
     }
-    s->file = path_join(image_dir, fn->valuestring);
-    imgs[i] = (id_pair){s->image_id, i};
+    s->file = fb_path_join(image_dir, fn->valuestring);
+    imgs[i] = (fb_id_pair){s->image_id, i};
     i++;
   }
-  qsort(imgs, (size_t)ni, sizeof *imgs, cmp_pair);
+  fb_id_pairs_sort(imgs, ni);
   for (int k = 1; k < ni; k++)
     if (imgs[k].id == imgs[k - 1].id) {
       fb_fail(st, "%s: images[%d].id %d duplicates images[%d].id", F, imgs[k].idx, imgs[k].id,
@@ -247,7 +162,8 @@ int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt
     const cJSON *an;
     cJSON_ArrayForEach(an, jann) {
       if (!cJSON_IsObject(an)) {
-        fb_fail(st, "%s: annotations[%d]: must be an object, found %s", F, a, type_name(an));
+        fb_fail(st, "%s: annotations[%d]: must be an object, found %s", F, a,
+                fb_json_type_name(an));
         goto done;
       }
       int image_id = 0, cat_id = 0, crowd = 0;
@@ -255,12 +171,12 @@ int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt
           get_int(an, "category_id", F, "annotations", a, 0, 0, &cat_id, st) ||
           get_int(an, "iscrowd", F, "annotations", a, 1, 0, &crowd, st))
         goto done;
-      int si = find_id(imgs, ni, image_id);
+      int si = fb_id_find(imgs, ni, image_id);
       if (si < 0) {
         fb_fail(st, "%s: annotations[%d].image_id %d is not in images", F, a, image_id);
         goto done;
       }
-      int ci = find_id(cats, out->num_cats, cat_id);
+      int ci = fb_id_find(cats, out->num_cats, cat_id);
       if (ci < 0) {
         fb_fail(st, "%s: annotations[%d].category_id %d is not in categories", F, a, cat_id);
         goto done;
@@ -276,7 +192,7 @@ int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt
       }
       if (!cJSON_IsArray(bb) || cJSON_GetArraySize(bb) != 4) {
         fb_fail(st, "%s: annotations[%d].bbox: must be an array of 4 numbers [x,y,w,h], found %s",
-                F, a, cJSON_IsArray(bb) ? "an array of another length" : type_name(bb));
+                F, a, cJSON_IsArray(bb) ? "an array of another length" : fb_json_type_name(bb));
         goto done;
       }
       double v[4];
@@ -284,7 +200,7 @@ int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt
         const cJSON *e = cJSON_GetArrayItem(bb, k);
         if (!cJSON_IsNumber(e)) {
           fb_fail(st, "%s: annotations[%d].bbox[%d]: must be a number, found %s", F, a, k,
-                  type_name(e));
+                  fb_json_type_name(e));
           goto done;
         }
         v[k] = e->valuedouble;
@@ -310,7 +226,7 @@ int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt
       if (ar) {
         if (!cJSON_IsNumber(ar)) {
           fb_fail(st, "%s: annotations[%d].area: must be a non-negative number, found %s", F, a,
-                  type_name(ar));
+                  fb_json_type_name(ar));
           goto done;
         }
         if (!isfinite(ar->valuedouble) || ar->valuedouble < 0) {
@@ -376,45 +292,24 @@ done:
 
 /* ---- writers ------------------------------------------------------------ */
 
-static void put_json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fprintf(f, "\\%c", *p);
-    else if (*p < 0x20)
-      fprintf(f, "\\u%04x", *p);
-    else
-      fputc(*p, f);
-  }
-  fputc('"', f);
-}
+/* The writers print into memory, then write the file atomically. */
+typedef struct membuf {
+  char *p;
+  size_t n;
+} membuf;
 
-static FILE *open_tmp(const char *path, char **tmp, fb_status *st) {
-  size_t n = strlen(path);
-  *tmp = fb_xmalloc(n + 5);
-  memcpy(*tmp, path, n);
-  memcpy(*tmp + n, ".tmp", 5);
-  FILE *f = fopen(*tmp, "w");
-  if (!f) {
-    fb_fail(st, "%s: cannot create (%s)", path, strerror(errno));
-    free(*tmp);
-    *tmp = NULL;
-  }
+static FILE *open_mem(const char *path, membuf *m, fb_status *st) {
+  *m = (membuf){NULL, 0};
+  FILE *f = open_memstream(&m->p, &m->n);
+  if (!f) fb_fail(st, "%s: cannot create (%s)", path, strerror(errno));
   return f;
 }
 
-static int close_tmp(FILE *f, const char *path, char *tmp, fb_status *st) {
+static int close_mem(FILE *f, const char *path, membuf *m, fb_status *st) {
   int bad = ferror(f);
   if (fclose(f) != 0) bad = 1;
-  int rc = 0;
-  if (bad) {
-    rc = fb_fail(st, "%s: write error", path);
-    remove(tmp);
-  } else if (rename(tmp, path) != 0) {
-    rc = fb_fail(st, "%s: cannot rename from .tmp (%s)", path, strerror(errno));
-    remove(tmp);
-  }
-  free(tmp);
+  int rc = bad ? fb_fail(st, "%s: write error", path) : fb_write_file_atomic(path, m->p, m->n, st);
+  free(m->p);
   return rc;
 }
 
@@ -434,8 +329,8 @@ int fb_coco_write_gt(const char *json_path, const fb_mt_dataset *d, fb_status *s
         return fb_fail(st, "%s: sample %d box %d: category index %d outside 0..%d", json_path, i,
                        k, s->boxes[k].cat, d->num_cats - 1);
   }
-  char *tmp;
-  FILE *f = open_tmp(json_path, &tmp, st);
+  membuf m;
+  FILE *f = open_mem(json_path, &m, st);
   if (!f) return -1;
   fprintf(f, "{\"images\": [");
   int first = 1;
@@ -445,7 +340,7 @@ int fb_coco_write_gt(const char *json_path, const fb_mt_dataset *d, fb_status *s
     const char *base = strrchr(s->file, '/');
     base = base ? base + 1 : s->file;
     fprintf(f, "%s\n  {\"id\": %d, \"file_name\": ", first ? "" : ",", s->image_id);
-    put_json_string(f, base);
+    fb_json_put_string(f, base);
     fprintf(f, ", \"width\": %d, \"height\": %d}", s->w, s->h);
     first = 0;
   }
@@ -471,20 +366,20 @@ int fb_coco_write_gt(const char *json_path, const fb_mt_dataset *d, fb_status *s
     int id = d->cat_ids ? d->cat_ids[k] : k;
     fprintf(f, "%s\n  {\"id\": %d, \"name\": ", k ? "," : "", id);
     if (d->cat_names && d->cat_names[k]) {
-      put_json_string(f, d->cat_names[k]);
+      fb_json_put_string(f, d->cat_names[k]);
     } else {
       fprintf(f, "\"cat%d\"", id);
     }
     fputc('}', f);
   }
   fprintf(f, "\n]}\n");
-  return close_tmp(f, json_path, tmp, st);
+  return close_mem(f, json_path, &m, st);
 }
 
 int fb_coco_write_results(const char *json_path, const fb_det *dets, int n, const int *cat_ids,
                           fb_status *st) {
-  char *tmp;
-  FILE *f = open_tmp(json_path, &tmp, st);
+  membuf m;
+  FILE *f = open_mem(json_path, &m, st);
   if (!f) return -1;
   fputc('[', f);
   for (int i = 0; i < n; i++) {
@@ -496,7 +391,7 @@ int fb_coco_write_results(const char *json_path, const fb_det *dets, int n, cons
             (double)b->y, (double)b->w, (double)b->h, (double)b->score);
   }
   fputs("\n]\n", f);
-  return close_tmp(f, json_path, tmp, st);
+  return close_mem(f, json_path, &m, st);
 }
 
 /* Reads a COCO results file back into detections; category ids are mapped to
@@ -506,15 +401,12 @@ int fb_coco_load_results(const char *json_path, const int *cat_ids, int num_cats
                          int *n, fb_status *st) {
   *dets = NULL;
   *n = 0;
-  size_t len = 0;
-  char *text = read_text(json_path, &len, st);
-  if (!text) return -1;
-  cJSON *root = cJSON_ParseWithLength(text, len);
-  free(text);
-  if (!root) return fb_fail(st, "%s: invalid JSON", json_path);
+  cJSON *root = fb_json_read_file(json_path, st);
+  if (!root) return -1;
   if (!cJSON_IsArray(root)) {
     cJSON_Delete(root);
-    return fb_fail(st, "%s: results must be an array, found %s", json_path, type_name(root));
+    return fb_fail(st, "%s: results must be an array, found %s", json_path,
+                   fb_json_type_name(root));
   }
   int m = cJSON_GetArraySize(root);
   fb_det *out = fb_xcalloc((size_t)m + 1, sizeof *out);
@@ -554,7 +446,7 @@ int fb_coco_load_results(const char *json_path, const int *cat_ids, int num_cats
     }
     if (!cJSON_IsNumber(sc)) {
       fb_fail(st, "%s: results[%d].score: must be a number, found %s", json_path, i,
-              type_name(sc));
+              fb_json_type_name(sc));
       goto fail;
     }
     out[i].box = (fb_box){v[0], v[1], v[2], v[3], ci, 0, v[2] * v[3], (float)sc->valuedouble};
@@ -566,7 +458,7 @@ int fb_coco_load_results(const char *json_path, const int *cat_ids, int num_cats
   return 0;
 fail:
   if (!cJSON_IsObject(r))
-    fb_fail(st, "%s: results[%d]: must be an object, found %s", json_path, i, type_name(r));
+    fb_fail(st, "%s: results[%d]: must be an object, found %s", json_path, i, fb_json_type_name(r));
   cJSON_Delete(root);
   free(out);
   return -1;

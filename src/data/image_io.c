@@ -7,6 +7,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "core/fileio.h"
 #include "core/status.h"
 #include "data/formats.h"
 
@@ -34,34 +35,7 @@
 #pragma GCC diagnostic pop
 
 /* Larger files are refused before reading (a 16k x 16k RGB PNG is ~800 MB raw). */
-#define MAX_FILE_BYTES ((long)1 << 30)
-
-/* Reads a whole file; the caller frees *buf. */
-static int read_file(const char *path, unsigned char **buf, size_t *len, fb_status *st) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return fb_fail(st, "%s: cannot open (%s)", path, strerror(errno));
-  long n = -1;
-  if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
-  if (n < 0 || fseek(f, 0, SEEK_SET) != 0) {
-    fclose(f);
-    return fb_fail(st, "%s: cannot read (not a regular file?)", path);
-  }
-  if (n > MAX_FILE_BYTES) {
-    fclose(f);
-    return fb_fail(st, "%s: file of %ld bytes is too large for an image", path, n);
-  }
-  unsigned char *b = fb_xmalloc((size_t)n + 1);
-  size_t got = fread(b, 1, (size_t)n, f);
-  int err = ferror(f);
-  fclose(f);
-  if (err || got != (size_t)n) {
-    free(b);
-    return fb_fail(st, "%s: read error after %zu of %ld bytes", path, got, n);
-  }
-  *buf = b;
-  *len = (size_t)n;
-  return 0;
-}
+#define MAX_FILE_BYTES ((size_t)1 << 30)
 
 static uint32_t be32(const unsigned char *b) {
   return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
@@ -111,9 +85,9 @@ static int decode(const char *path, int want_c, int is_mask, uint8_t **px, int *
                   fb_status *st) {
   if (want_c < 0 || want_c > 3 || want_c == 2)
     return fb_fail(st, "%s: requested %d channels (allowed: 0 = as stored, 1, 3)", path, want_c);
-  unsigned char *buf = NULL;
   size_t len = 0;
-  if (read_file(path, &buf, &len, st)) return -1;
+  unsigned char *buf = (unsigned char *)fb_read_file(path, MAX_FILE_BYTES, &len, st);
+  if (!buf) return -1;
   if (len == 0) {
     free(buf);
     return fb_fail(st, "%s: empty file", path);
@@ -178,47 +152,36 @@ int fb_mask_read(const char *path, uint8_t **mask, int *h, int *w, fb_status *st
   return decode(path, 1, 1, mask, h, w, &c, st);
 }
 
+/* The encoded file, grown in memory. */
 typedef struct sink {
-  FILE *f;
-  int err;
+  unsigned char *p;
+  size_t n, cap;
 } sink;
 
 static void sink_write(void *ctx, void *data, int size) {
   sink *s = ctx;
-  if (size > 0 && fwrite(data, 1, (size_t)size, s->f) != (size_t)size) s->err = 1;
+  if (size <= 0) return;
+  if (s->n + (size_t)size > s->cap) {
+    while (s->n + (size_t)size > s->cap) s->cap = s->cap ? 2 * s->cap : (size_t)1 << 16;
+    s->p = fb_xrealloc(s->p, s->cap);
+  }
+  memcpy(s->p + s->n, data, (size_t)size);
+  s->n += (size_t)size;
 }
 
-/* kind 'p': PNG, 'j': JPEG (quality 95). Writes PATH.tmp, then renames. */
+/* kind 'p': PNG, 'j': JPEG (quality 95). Encodes in memory, then writes
+ * PATH.tmp and renames it over path. */
 static int write_image(const char *path, const uint8_t *px, int h, int w, int c, int kind,
                        fb_status *st) {
   if (!px || h <= 0 || w <= 0 || (c != 1 && c != 3 && c != 4 && !(kind == 'p' && c == 2)))
     return fb_fail(st, "%s: cannot write a %dx%d image with %d channels", path, w, h, c);
-  size_t plen = strlen(path);
-  char *tmp = fb_xmalloc(plen + 5);
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".tmp", 5);
-  sink s = {fopen(tmp, "wb"), 0};
-  if (!s.f) {
-    int e = errno;
-    free(tmp);
-    return fb_fail(st, "%s: cannot create (%s)", path, strerror(e));
-  }
+  sink s = {NULL, 0, 0};
   int ok = kind == 'p' ? stbi_write_png_to_func(sink_write, &s, w, h, c, px, w * c)
                        : stbi_write_jpg_to_func(sink_write, &s, w, h, c, px, 95);
-  if (fclose(s.f) != 0) s.err = 1;
-  if (!ok || s.err) {
-    remove(tmp);
-    free(tmp);
-    return fb_fail(st, "%s: write failed (%s)", path, ok ? "I/O error" : "encoder error");
-  }
-  if (rename(tmp, path) != 0) {
-    int e = errno;
-    remove(tmp);
-    free(tmp);
-    return fb_fail(st, "%s: cannot rename from .tmp (%s)", path, strerror(e));
-  }
-  free(tmp);
-  return 0;
+  int rc = ok ? fb_write_file_atomic(path, s.p, s.n, st)
+              : fb_fail(st, "%s: write failed (encoder error)", path);
+  free(s.p);
+  return rc;
 }
 
 int fb_png_write(const char *path, const uint8_t *px, int h, int w, int c, fb_status *st) {

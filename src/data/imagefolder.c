@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "core/fileio.h"
 #include "core/status.h"
 #include "data/formats.h"
 
@@ -28,15 +29,6 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static char *join(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  char *p = fb_xmalloc(la + lb + 2);
-  memcpy(p, a, la);
-  p[la] = '/';
-  memcpy(p + la + 1, b, lb + 1);
-  return p;
-}
-
 int fb_is_image_name(const char *name) {
   const char *dot = strrchr(name, '.');
   if (!dot) return 0;
@@ -52,7 +44,7 @@ int fb_list_dir(const char *dir, int want_dir, char ***names, int *count, fb_sta
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
     if (e->d_name[0] == '.') continue;
-    char *full = join(dir, e->d_name);
+    char *full = fb_path_join(dir, e->d_name);
     struct stat sb;
     int ok = stat(full, &sb) == 0;
     free(full);
@@ -78,7 +70,7 @@ int fb_imagefolder_load(const char *dir, int want_c, fb_mt_dataset *out, fb_stat
   out->num_classes = cls.n;
   out->class_names = cls.v; /* owned by out from here on */
   for (int k = 0; k < cls.n; k++) {
-    char *sub = join(dir, cls.v[k]);
+    char *sub = fb_path_join(dir, cls.v[k]);
     name_list files = {NULL, 0};
     if (fb_list_dir(sub, 0, &files.v, &files.n, st)) {
       free(sub);
@@ -94,7 +86,7 @@ int fb_imagefolder_load(const char *dir, int want_c, fb_mt_dataset *out, fb_stat
     for (int i = 0; i < files.n; i++) {
       fb_sample s;
       memset(&s, 0, sizeof s);
-      s.file = join(sub, files.v[i]);
+      s.file = fb_path_join(sub, files.v[i]);
       s.label = k;
       s.image_id = out->n;
       if (fb_image_read(s.file, want_c, &s.px, &s.h, &s.w, &s.c, st)) {

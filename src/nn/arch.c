@@ -5,49 +5,16 @@
 #include "nn/arch.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fileio.h"
+#include "core/jsonutil.h"
 #include "core/status.h"
 #include "nn/blocks.h"
 
 enum { ARCH_MAX_BYTES = 16 << 20, ARCH_MAX_ROWS = 4096 };
-
-/* 1-based line and column of byte `pos` of text. */
-static void line_col(const char *text, size_t pos, int *line, int *col) {
-  *line = 1;
-  *col = 1;
-  for (size_t i = 0; i < pos && text[i]; i++) {
-    if (text[i] == '\n') {
-      (*line)++;
-      *col = 1;
-    } else {
-      (*col)++;
-    }
-  }
-}
-
-/* An integral JSON number in [lo, hi]. */
-static int json_int(const cJSON *v, int lo, int hi, int *out) {
-  if (!cJSON_IsNumber(v)) return -1;
-  double d = v->valuedouble;
-  if (!(d == floor(d)) || d < lo || d > hi) return -1;
-  *out = (int)d;
-  return 0;
-}
-
-static const char *json_type_name(const cJSON *v) {
-  if (cJSON_IsNumber(v)) return "a number";
-  if (cJSON_IsString(v)) return "a string";
-  if (cJSON_IsArray(v)) return "an array";
-  if (cJSON_IsObject(v)) return "an object";
-  if (cJSON_IsBool(v)) return "a boolean";
-  if (cJSON_IsNull(v)) return "null";
-  return "invalid";
-}
 
 static int valid_stage_name(const char *s) {
   size_t n = strlen(s);
@@ -63,7 +30,7 @@ static int valid_stage_name(const char *s) {
 static int parse_args(const cJSON *obj, fb_arch_row *r, const char *where, fb_status *st) {
   if (!cJSON_IsObject(obj))
     return fb_fail(st, "%s: element 4 (args) must be an object like {\"e\": 4}, got %s", where,
-                   json_type_name(obj));
+                   fb_json_type_name(obj));
   int is_ir = strncmp(r->op, "ir_", 3) == 0;
   int seen_e = 0, seen_pad = 0;
   for (const cJSON *kv = obj->child; kv; kv = kv->next) {
@@ -77,7 +44,7 @@ static int parse_args(const cJSON *obj, fb_arch_row *r, const char *where, fb_st
       if (seen_pad++) return fb_fail(st, "%s: arg \"dw_pad\" given twice", where);
       if (!is_ir || strcmp(r->op, "ir_pool_hs") == 0)
         return fb_fail(st, "%s: arg \"dw_pad\" does not apply to %s", where, r->op);
-      if (json_int(kv, 0, 64, &r->dw_pad) != 0)
+      if (fb_json_int_in_range(kv, 0, 64, &r->dw_pad) != 0)
         return fb_fail(st, "%s: arg \"dw_pad\" must be an integer in [0, 64]", where);
     } else {
       return fb_fail(st, "%s: unknown arg \"%s\" (known: \"e\", \"dw_pad\")", where, kv->string);
@@ -86,28 +53,28 @@ static int parse_args(const cJSON *obj, fb_arch_row *r, const char *where, fb_st
   return 0;
 }
 
-static int parse_row(const cJSON *row, fb_arch_row *r, const char *where, fb_status *st) {
+int fb_arch_parse_row(const cJSON *row, fb_arch_row *r, const char *where, fb_status *st) {
   if (!cJSON_IsArray(row))
     return fb_fail(st, "%s: a row must be an array [op, C_out, stride, repeat, {args}], got %s",
-                   where, json_type_name(row));
+                   where, fb_json_type_name(row));
   int n = cJSON_GetArraySize(row);
   if (n < 4 || n > 5)
     return fb_fail(st, "%s: a row has 4 or 5 elements [op, C_out, stride, repeat, {args}], got %d",
                    where, n);
   const cJSON *op = cJSON_GetArrayItem(row, 0);
   if (!cJSON_IsString(op))
-    return fb_fail(st, "%s: element 1 (op) must be a string, got %s", where, json_type_name(op));
+    return fb_fail(st, "%s: element 1 (op) must be a string, got %s", where, fb_json_type_name(op));
   if (!fb_block_known(op->valuestring) || strlen(op->valuestring) >= sizeof r->op)
     return fb_fail(st,
                    "%s: unknown op '%s' (known: conv_k<k>_hs, ir_k<k>_hs, ir_k<k>_sehsig_hs, "
                    "ir_pool_hs; k odd, 1..11)",
                    where, op->valuestring);
   snprintf(r->op, sizeof r->op, "%s", op->valuestring);
-  if (json_int(cJSON_GetArrayItem(row, 1), 1, 65536, &r->c_out) != 0)
+  if (fb_json_int_in_range(cJSON_GetArrayItem(row, 1), 1, 65536, &r->c_out) != 0)
     return fb_fail(st, "%s: element 2 (C_out) must be an integer in [1, 65536]", where);
-  if (json_int(cJSON_GetArrayItem(row, 2), 1, 2, &r->stride) != 0)
+  if (fb_json_int_in_range(cJSON_GetArrayItem(row, 2), 1, 2, &r->stride) != 0)
     return fb_fail(st, "%s: element 3 (stride) must be 1 or 2", where);
-  if (json_int(cJSON_GetArrayItem(row, 3), 1, 1000, &r->repeat) != 0)
+  if (fb_json_int_in_range(cJSON_GetArrayItem(row, 3), 1, 1000, &r->repeat) != 0)
     return fb_fail(st, "%s: element 4 (repeat) must be an integer in [1, 1000]", where);
   if (strcmp(r->op, "ir_pool_hs") == 0 && (r->stride != 1 || r->repeat != 1))
     return fb_fail(st, "%s: ir_pool_hs needs stride 1 and repeat 1", where);
@@ -155,7 +122,7 @@ static int parse_stage(fb_arch *a, const cJSON *blk, int bi, int *cap, fb_status
     r->dw_pad = -1;
     char where[512];
     snprintf(where, sizeof where, "%s: stage %s row %d", path, sname, ri);
-    if (parse_row(row, r, where, st) != 0) return -1;
+    if (fb_arch_parse_row(row, r, where, st) != 0) return -1;
     a->n_rows++;
   }
   return 0;
@@ -230,7 +197,7 @@ static int parse_top(fb_arch *a, const cJSON *root, fb_status *st) {
     return fb_fail(st, "%s: \"name\" must be a non-empty string (at most 63 characters)", path);
   snprintf(a->name, sizeof a->name, "%s", name->valuestring);
   a->input_size = 224;
-  if (input && json_int(input, 1, 16384, &a->input_size) != 0)
+  if (input && fb_json_int_in_range(input, 1, 16384, &a->input_size) != 0)
     return fb_fail(st, "%s: \"input_size\" must be an integer in [1, 16384]", path);
   if (!blocks || !cJSON_IsArray(blocks) || cJSON_GetArraySize(blocks) < 1)
     return fb_fail(st, "%s: \"blocks\" must be a non-empty array of stages", path);
@@ -254,18 +221,19 @@ fb_arch *fb_arch_parse(const char *json_text, const char *path_for_errors, fb_st
   /* length + 1: cJSON's null-termination check reads the terminator */
   cJSON *root = cJSON_ParseWithLengthOpts(json_text, len + 1, &end, 1);
   if (!root) {
-    size_t pos =
-        (end && end >= json_text && end <= json_text + len) ? (size_t)(end - json_text) : len;
+    size_t pos = fb_json_error_offset(json_text, len, end);
     int line, col;
-    line_col(json_text, pos, &line, &col);
+    fb_json_line_col(json_text, len, pos, &line, &col);
     fb_fail(st, "%s:%d:%d: invalid JSON near '%.20s'", path, line, col,
             pos < len ? json_text + pos : "<end of file>");
     return NULL;
   }
   fb_arch *a = fb_xcalloc(1, sizeof *a);
   snprintf(a->path, sizeof a->path, "%s", path);
-  int rc = parse_top(a, root, st);
+  int rc = cJSON_GetObjectItemCaseSensitive(root, "stages") ? fb_mp_parse(a, root, st)
+                                                             : parse_top(a, root, st);
   cJSON_Delete(root);
+  if (rc == 0) a->text = fb_xstrdup(json_text);
   if (rc != 0) {
     fb_arch_free(a);
     return NULL;
@@ -274,26 +242,14 @@ fb_arch *fb_arch_parse(const char *json_text, const char *path_for_errors, fb_st
 }
 
 fb_arch *fb_arch_load(const char *path, fb_status *st) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    fb_fail(st, "%s: cannot open arch file: %s", path, strerror(errno));
-    return NULL;
-  }
-  char *text = fb_xmalloc(ARCH_MAX_BYTES + 1);
-  size_t n = fread(text, 1, ARCH_MAX_BYTES + 1, f);
-  int err = ferror(f);
-  fclose(f);
+  size_t n = 0;
+  char *text = fb_read_file(path, ARCH_MAX_BYTES, &n, st);
+  if (!text) return NULL;
   fb_arch *a = NULL;
-  if (err) {
-    fb_fail(st, "%s: read error", path);
-  } else if (n > ARCH_MAX_BYTES) {
-    fb_fail(st, "%s: larger than %d bytes; not an arch file", path, ARCH_MAX_BYTES);
-  } else if (memchr(text, 0, n)) {
+  if (memchr(text, 0, n))
     fb_fail(st, "%s: contains a NUL byte; not an arch file", path);
-  } else {
-    text[n] = 0;
+  else
     a = fb_arch_parse(text, path, st);
-  }
   free(text);
   return a;
 }
@@ -301,6 +257,9 @@ fb_arch *fb_arch_load(const char *path, fb_status *st) {
 void fb_arch_free(fb_arch *a) {
   if (!a) return;
   free(a->rows);
+  free(a->text);
+  if (a->mp) free(a->mp->rows);
+  free(a->mp);
   free(a);
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "nn/multipath.h"
 
 fb_layer_count fb_layer_count_of(const fb_net *net, int i) {
   const fb_node *nd = &net->g.nodes[i];
@@ -76,4 +77,90 @@ int fb_flops_print_json(FILE *f, const fb_net *net, fb_status *st) {
   int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
   free(text);
   return ok ? 0 : fb_fail(st, "flops: cannot write output");
+}
+
+static const char *elem_kind_name(fb_elem_kind k) {
+  return k == FB_ELEM_CROSS ? "cross" : k == FB_ELEM_OPEN ? "open" : "block";
+}
+
+static cJSON *bits_json(const fb_net *net, const double *macs) {
+  const fb_mp_net *m = net->mp;
+  cJSON *bits = cJSON_CreateArray();
+  for (int b = 0; b < m->n_bits; b++) {
+    const fb_mp_elem *e = &m->elems[m->bit_elem[b]];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "bit", b);
+    cJSON_AddStringToObject(o, "name", e->name);
+    cJSON_AddStringToObject(o, "kind", elem_kind_name(e->kind));
+    cJSON_AddNumberToObject(o, "stage", e->stage);
+    cJSON_AddNumberToObject(o, "path", e->path);
+    if (e->kind == FB_ELEM_CROSS) cJSON_AddNumberToObject(o, "from", e->from);
+    cJSON_AddNumberToObject(o, "macs", macs[b]);
+    cJSON_AddItemToArray(bits, o);
+  }
+  return bits;
+}
+
+static const unsigned all_tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
+static const char *const all_task_names[3] = {"cls", "det", "seg"};
+
+static int print_bits_json(FILE *f, const fb_net *net, const double *macs, fb_status *st) {
+  cJSON *root = cJSON_CreateObject();
+  fb_count t = fb_net_count(net);
+  cJSON_AddStringToObject(root, "name", net->name);
+  cJSON_AddNumberToObject(root, "input_size", net->opts.input_size);
+  cJSON_AddNumberToObject(root, "width", net->opts.width);
+  cJSON_AddNumberToObject(root, "n_bits", net->mp->n_bits);
+  cJSON_AddNumberToObject(root, "flops", t.macs);
+  cJSON_AddNumberToObject(root, "params", t.params);
+  cJSON_AddNumberToObject(root, "params_all", t.params_all);
+  cJSON *tasks = cJSON_AddObjectToObject(root, "tasks");
+  for (int k = 0; k < 3; k++) {
+    if (!(net->tasks & all_tasks[k])) continue;
+    fb_task_cost c = fb_mp_task_cost(net, NULL, all_tasks[k]);
+    cJSON *o = cJSON_AddObjectToObject(tasks, all_task_names[k]);
+    cJSON_AddNumberToObject(o, "flops", c.macs);
+    cJSON_AddNumberToObject(o, "params", c.params);
+  }
+  cJSON_AddItemToObject(root, "bits", bits_json(net, macs));
+  char *text = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  if (!text) return fb_fail(st, "flops: cannot format JSON");
+  int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+  free(text);
+  return ok ? 0 : fb_fail(st, "flops: cannot write output");
+}
+
+int fb_flops_print_bits(FILE *f, const fb_net *net, int json, fb_status *st) {
+  const fb_mp_net *m = net->mp;
+  double *macs = fb_xmalloc((size_t)(m->n_bits + 1) * sizeof *macs);
+  fb_mp_bit_macs(net, macs);
+  int rc = 0;
+  if (json) {
+    rc = print_bits_json(f, net, macs, st);
+  } else {
+    fb_count t = fb_net_count(net);
+    fprintf(f, "%s: multi-path, %d paths, %d searchable bits; %d px, width %g\n", net->name,
+            m->n_paths, m->n_bits, net->opts.input_size, net->opts.width);
+    fprintf(f, "every bit kept, all heads built: %.3f M MACs, %.6f M params (%.6f M trainable)\n",
+            t.macs / 1e6, t.params / 1e6, t.params_all / 1e6);
+    for (int k = 0; k < 3; k++) {
+      if (!(net->tasks & all_tasks[k])) continue;
+      fb_task_cost c = fb_mp_task_cost(net, NULL, all_tasks[k]);
+      fprintf(f, "  %s network (trunk it reaches + its head): %.3f M MACs, %.6f M params\n",
+              all_task_names[k], c.macs / 1e6, c.params / 1e6);
+    }
+    if (m->n_bits > 0) fprintf(f, "%4s  %-14s %-6s %14s\n", "bit", "name", "kind", "MACs");
+    double sum = 0;
+    for (int b = 0; b < m->n_bits; b++) {
+      const fb_mp_elem *e = &m->elems[m->bit_elem[b]];
+      fprintf(f, "%4d  %-14s %-6s %14.0f\n", b, e->name, elem_kind_name(e->kind), macs[b]);
+      sum += macs[b];
+    }
+    if (m->n_bits > 0)
+      fprintf(f, "searchable: %.3f M MACs of %.3f M (%.1f%%)\n", sum / 1e6, t.macs / 1e6,
+              t.macs > 0 ? 100 * sum / t.macs : 0.0);
+  }
+  free(macs);
+  return rc;
 }

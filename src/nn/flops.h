@@ -29,4 +29,11 @@ void fb_flops_print_table(FILE *f, const fb_net *net);
  * Returns 0, or -1 with a message when the output cannot be written. */
 int fb_flops_print_json(FILE *f, const fb_net *net, fb_status *st);
 
+/* Multi-path nets: the cost of each task's network with every bit kept and
+ * one row per searchable bit (name, block or cross term, MACs at batch 1);
+ * as text or one JSON object {"name", "input_size", "width", "n_bits",
+ * "flops", "params", "params_all", "tasks": {"cls": {"flops", "params"}, ...},
+ * "bits": [{"bit", "name", "kind", "stage", "path", "from", "macs"}, ...]}. */
+int fb_flops_print_bits(FILE *f, const fb_net *net, int json, fb_status *st);
+
 #endif

@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "nn/arch.h"
 #include "nn/blocks.h"
+#include "nn/multipath.h"
 
 fb_build_opts fb_build_opts_default(void) {
   fb_build_opts o;
@@ -134,7 +135,7 @@ static int pick_taps(const fb_net *net, const trunk_taps *t, const fb_arch_taps 
   return n_want;
 }
 
-static int add_cls_head(fb_net *net, int x, fb_status *st) {
+int fb_net_add_cls_head(fb_net *net, int x, fb_status *st) {
   fb_graph *g = &net->g;
   fb_op_attr a = fb_attr_default();
   const fb_shape s = g->nodes[x].args.out;
@@ -160,8 +161,13 @@ static int add_det_head(fb_net *net, const trunk_taps *t, fb_status *st) {
   int feat[FB_ARCH_MAX_TAPS], strides[FB_ARCH_MAX_TAPS];
   int n = pick_taps(net, t, &t->arch->det_from, want, 3, feat, strides, "det", st);
   if (n < 0) return -1;
+  return fb_net_add_det_head(net, feat, strides, n, st);
+}
+
+int fb_net_add_det_head(fb_net *net, const int *feat, const int *strides, int n, fb_status *st) {
   fb_fcos_cfg cfg = fb_fcos_cfg_default(net->opts.num_cats);
   if (net->opts.det_width > 0) cfg.width = net->opts.det_width;
+  if (net->opts.det_depth != 0) cfg.tower_depth = net->opts.det_depth < 0 ? 0 : net->opts.det_depth;
   return fb_fcos_build(&net->g, &net->det, &cfg, feat, strides, n, st);
 }
 
@@ -170,6 +176,10 @@ static int add_seg_head(fb_net *net, const trunk_taps *t, fb_status *st) {
   int feat[FB_ARCH_MAX_TAPS], strides[FB_ARCH_MAX_TAPS];
   int n = pick_taps(net, t, &t->arch->seg_from, want, 4, feat, strides, "seg", st);
   if (n < 0) return -1;
+  return fb_net_add_seg_head(net, feat, strides, n, st);
+}
+
+int fb_net_add_seg_head(fb_net *net, const int *feat, const int *strides, int n, fb_status *st) {
   fb_seg_cfg cfg = fb_seg_cfg_default();
   cfg.num_classes = net->opts.num_seg_classes;
   if (net->opts.seg_width > 0) cfg.width = net->opts.seg_width;
@@ -188,10 +198,16 @@ fb_net *fb_net_build(const fb_arch *arch, const fb_build_opts *opts, uint64_t se
   fb_graph_init(&net->g);
   net->opts = o;
   snprintf(net->name, sizeof net->name, "%s", arch->name);
+  if (arch->text) net->arch_text = fb_xstrdup(arch->text);
   fb_graph *g = &net->g;
   net->input_node = fb_graph_input(g, "input", o.in_channels, o.input_size, o.input_size);
   net->tasks = o.tasks ? o.tasks : FB_TASK_CLS;
   net->label_node = net->logits_node = net->loss_node = -1;
+  net->seed = seed;
+  if (arch->mp) {
+    if (fb_mp_build(net, arch, st)) goto fail;
+    return net;
+  }
   trunk_taps taps;
   taps.arch = arch;
   for (int k = 0; k <= MAX_LOG2_STRIDE; k++) taps.at_stride[k] = -1;
@@ -199,7 +215,7 @@ fb_net *fb_net_build(const fb_arch *arch, const fb_build_opts *opts, uint64_t se
   for (int i = 0; i < arch->n_rows; i++) taps.stage_last[i] = -1;
   int x = add_rows(net, arch, &taps, st);
   int rc = x < 0 ? -1 : 0;
-  if (rc == 0 && (net->tasks & FB_TASK_CLS)) rc = add_cls_head(net, x, st);
+  if (rc == 0 && (net->tasks & FB_TASK_CLS)) rc = fb_net_add_cls_head(net, x, st);
   if (rc == 0 && (net->tasks & FB_TASK_DET)) rc = add_det_head(net, &taps, st);
   if (rc == 0 && (net->tasks & FB_TASK_SEG)) rc = add_seg_head(net, &taps, st);
   free(taps.stage_last);
@@ -216,6 +232,8 @@ fail:
 void fb_net_free(fb_net *net) {
   if (!net) return;
   fb_graph_free(&net->g);
+  fb_mp_net_free(net->mp);
+  free(net->arch_text);
   free(net);
 }
 
@@ -224,7 +242,7 @@ fb_count fb_net_count(const fb_net *net) {
   if (!net) return c;
   for (int i = 0; i < net->g.n; i++) {
     const fb_node *nd = &net->g.nodes[i];
-    if (!nd->op) continue;
+    if (!nd->op || !nd->active) continue; /* dead code of a multi-path net */
     const int batch = nd->args.out.n > 0 ? nd->args.out.n : 1;
     c.macs += fb_op_macs(nd->op->name, &nd->args) / batch;
     for (int k = 0; k < nd->args.n_par; k++) {
@@ -240,6 +258,7 @@ fb_count fb_net_count(const fb_net *net) {
 int fb_net_plan(fb_net *net, int batch, uint64_t seed, fb_status *st) {
   (void)seed;
   int first = net->g.params.data == NULL;
+  net->g.no_input_grads = 1; /* nothing uses the gradient of the image */
   if (fb_graph_plan(&net->g, batch, net->seed, st)) return -1;
   if (first && (net->tasks & FB_TASK_DET)) fb_fcos_init_params(&net->g, &net->det);
   return 0;

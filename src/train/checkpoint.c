@@ -24,8 +24,8 @@ static const float *kind_base(const fb_params *p, const fb_ema *ema, int k) {
   }
 }
 
-int fb_checkpoint_save(const char *out_dir, const fb_net *net, const fb_ema *ema, int epoch,
-                       long step, fb_status *st) {
+int fb_checkpoint_write(const char *path, const fb_net *net, const fb_ema *ema, int epoch,
+                        long step, const char *const *extra_meta, fb_status *st) {
   const fb_params *p = &net->g.params;
   int n_kinds = ema ? 4 : 3;
   fb_st_entry *e = fb_xcalloc((size_t)p->n * n_kinds, sizeof *e);
@@ -40,12 +40,12 @@ int fb_checkpoint_save(const char *out_dir, const fb_net *net, const fb_ema *ema
       e[m].data = kind_base(p, ema, k) + p->p[i].offset;
       m++;
     }
-  char epoch_s[32], step_s[32], path[1024];
+  char epoch_s[32], step_s[32];
   snprintf(epoch_s, sizeof epoch_s, "%d", epoch);
   snprintf(step_s, sizeof step_s, "%ld", step);
-  const char *meta[] = {"format", "fbnet-checkpoint-1", "epoch", epoch_s, "step", step_s,
-                        "ema", ema ? "1" : "0", NULL};
-  snprintf(path, sizeof path, "%s/checkpoint.safetensors", out_dir);
+  const char *meta[24] = {"format", "fbnet-checkpoint-1", "epoch", epoch_s, "step", step_s,
+                          "ema", ema ? "1" : "0", NULL};
+  for (int k = 0; extra_meta && extra_meta[k] && k + 9 < 24; k++) meta[8 + k] = extra_meta[k];
   int rc = fb_safetensors_write(path, e, m, meta, st);
   for (int i = 0; i < m; i++) free(names[i]);
   free(names);
@@ -68,10 +68,22 @@ static int restore_kind(const fb_st_file *f, const char *path, fb_params *p, flo
   return 0;
 }
 
+int fb_checkpoint_save(const char *out_dir, const fb_net *net, const fb_ema *ema, int epoch,
+                       long step, fb_status *st) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", out_dir);
+  return fb_checkpoint_write(path, net, ema, epoch, step, NULL, st);
+}
+
 int fb_checkpoint_load(const char *out_dir, fb_net *net, fb_ema *ema, int *epoch, long *step,
                        fb_status *st) {
   char path[1024];
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", out_dir);
+  return fb_checkpoint_read(path, net, ema, epoch, step, NULL, NULL, st);
+}
+
+int fb_checkpoint_read(const char *path, fb_net *net, fb_ema *ema, int *epoch, long *step,
+                       const char *extra_key, char **extra_value, fb_status *st) {
   fb_st_file f;
   if (fb_safetensors_read(path, &f, st)) return -1;
   int rc = -1;
@@ -86,6 +98,14 @@ int fb_checkpoint_load(const char *out_dir, fb_net *net, fb_ema *ema, int *epoch
       restore_kind(&f, path, p, p->m1, "m1", st) || restore_kind(&f, path, p, p->m2, "m2", st))
     goto done;
   if (ema && restore_kind(&f, path, p, ema->shadow, "ema", st)) goto done;
+  if (extra_key) {
+    const char *v = fb_st_meta(&f, extra_key);
+    if (!v) {
+      fb_fail(st, "%s: metadata '%s' missing", path, extra_key);
+      goto done;
+    }
+    *extra_value = fb_xstrdup(v);
+  }
   *epoch = atoi(ep);
   *step = atol(sp);
   rc = 0;
@@ -103,11 +123,17 @@ int fb_weights_save(const char *path, const fb_net *net, fb_status *st) {
   snprintf(width_s, sizeof width_s, "%g", net->opts.width);
   snprintf(ch_s, sizeof ch_s, "%d", net->opts.in_channels);
   snprintf(cls_s, sizeof cls_s, "%d", net->opts.num_classes);
+  char dw_s[16], sw_s[16], dd_s[16];
+  snprintf(dw_s, sizeof dw_s, "%d", net->opts.det_width);
+  snprintf(sw_s, sizeof sw_s, "%d", net->opts.seg_width);
+  snprintf(dd_s, sizeof dd_s, "%d", net->opts.det_depth);
   const char *meta[] = {"format", "fbnet-weights-1", "arch", net->name,
                         "input_size", size_s, "width", width_s, "in_channels", ch_s,
                         "num_classes", cls_s, "tasks", tasks_s, "num_cats", cats_s,
-                        "num_seg_classes", segk_s,
-                        "padding", net->opts.standard_padding ? "standard" : "explicit", NULL};
+                        "num_seg_classes", segk_s, "det_width", dw_s, "seg_width", sw_s,
+                        "det_depth", dd_s,
+                        "padding", net->opts.standard_padding ? "standard" : "explicit",
+                        net->arch_text ? "arch_json" : NULL, net->arch_text, NULL};
   return fb_safetensors_save_graph(&net->g, path, meta, st);
 }
 

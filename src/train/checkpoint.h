@@ -23,6 +23,14 @@ int fb_checkpoint_save(const char *out_dir, const fb_net *net, const fb_ema *ema
 int fb_checkpoint_load(const char *out_dir, fb_net *net, fb_ema *ema, int *epoch, long *step,
                        fb_status *st);
 
+/* The same at an explicit path, with extra metadata (key, value, ...,
+ * NULL; at most 7 pairs), e.g. the search state; and its reader, which
+ * returns the value of extra_key (malloc'd) when extra_key is non-NULL. */
+int fb_checkpoint_write(const char *path, const fb_net *net, const fb_ema *ema, int epoch,
+                        long step, const char *const *extra_meta, fb_status *st);
+int fb_checkpoint_read(const char *path, fb_net *net, fb_ema *ema, int *epoch, long *step,
+                       const char *extra_key, char **extra_value, fb_status *st);
+
 int fb_weights_save(const char *path, const fb_net *net, fb_status *st);
 /* End of an epoch: OUT/checkpoint.safetensors, then OUT/weights.safetensors
  * with the EMA weights when ema is non-NULL (swapped in and back). */

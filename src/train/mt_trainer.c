@@ -94,7 +94,7 @@ void fb_mt_build_opts_for_data(int task, const fb_mt_dataset *d, fb_build_opts *
 /* Copies the batch images into the network input and, when training, fills
  * every head's targets (evaluation reads predictions only). Items past b->n
  * (a short eval batch) keep stale values. */
-static int fill_batch(fb_net *net, const fb_batch *b, int targets, fb_status *st) {
+int fb_mt_fill_batch(fb_net *net, const fb_batch *b, int targets, fb_status *st) {
   fb_graph *g = &net->g;
   size_t per = (size_t)b->c * b->size * b->size;
   memcpy(fb_net_input(net), b->images, (size_t)b->n * per * sizeof(float));
@@ -318,7 +318,7 @@ int fb_mt_evaluate(fb_net *net, const fb_mt_dataset *d, int task, int threads,
   const fb_batch *b;
   rc = 0;
   while (rc == 0 && (b = fb_loader_next(l))) {
-    if (fill_batch(net, b, 0, st)) {
+    if (fb_mt_fill_batch(net, b, 0, st)) {
       rc = -1;
       break;
     }
@@ -435,7 +435,7 @@ static double mt_epoch(mt_state *s, double t0, long step0, fb_status *st) {
   long i = 0;
   const fb_batch *b;
   while ((b = fb_loader_next(s->loader))) {
-    if (fill_batch(s->net, b, 1, st)) return NAN;
+    if (fb_mt_fill_batch(s->net, b, 1, st)) return NAN;
     float loss = fb_net_forward(s->net, 1);
     if (!isfinite(loss)) {
       fb_fail(st, "loss is %f at epoch %d step %ld: lower --lr or check the data", loss,

@@ -1,1 +1,0 @@
-build/tools/fbnet.o: tools/fbnet.c

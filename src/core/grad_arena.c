@@ -1,0 +1,110 @@
+/* Gradient buffers of a graph share one arena (peak memory).
+ *
+ * In the reverse pass, node i's gradient is live from the backward of the
+ * last node that may write it until node i's own backward: its writers are
+ * the nodes that read i directly or through the alias chain of skippable
+ * nodes that can resolve to i (a skipped block hands its input on), so the
+ * plan holds for every mask. Nodes without writers (losses, unused outputs)
+ * are live from the start of the pass. Reverse time of node j's backward is
+ * t(j) = n - 1 - j; the start is t = -1. Buffers whose live intervals do not
+ * overlap share memory; each is zeroed (or seeded) when its interval starts.
+ * Placement: largest first, at the lowest offset free of every placed buffer
+ * whose interval overlaps (a classic offset allocator). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/graph.h"
+#include "core/status.h"
+
+enum { ALIGN = 16 }; /* floats: 64-byte aligned buffers */
+
+typedef struct range {
+  size_t off, len;
+} range;
+
+static int cmp_range(const void *a, const void *b) {
+  const range *x = a, *y = b;
+  return (x->off > y->off) - (x->off < y->off);
+}
+
+/* w[i]: index of the last writer of node i's gradient, g->n when none. */
+static void last_writers(const fb_graph *g, int *w) {
+  for (int i = 0; i < g->n; i++) w[i] = -1;
+  for (int j = 0; j < g->n; j++) {
+    const fb_node *nd = &g->nodes[j];
+    if (!nd->op) continue;
+    for (int k = 0; k < nd->args.n_in; k++)
+      for (int id = nd->in[k]; id >= 0; id = g->nodes[id].alias)
+        if (w[id] < j) w[id] = j;
+  }
+  for (int i = 0; i < g->n; i++)
+    if (w[i] < 0) w[i] = g->n;
+}
+
+static int overlaps(const int *w, int n, int a, int b) {
+  const int sa = w[a] == n ? -1 : n - 1 - w[a], ea = n - 1 - a;
+  const int sb = w[b] == n ? -1 : n - 1 - w[b], eb = n - 1 - b;
+  return sa <= eb && sb <= ea;
+}
+
+static size_t padded(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
+
+static int cmp_size_desc(const void *a, const void *b, void *ctx) {
+  const fb_graph *g = ctx;
+  const int i = *(const int *)a, j = *(const int *)b;
+  const size_t si = fb_numel(g->nodes[i].args.out), sj = fb_numel(g->nodes[j].args.out);
+  if (si != sj) return si < sj ? 1 : -1;
+  return i - j;
+}
+
+/* Lowest offset for `len` floats outside the ranges r[0..m) (sorted). */
+static size_t first_fit(range *r, int m, size_t len) {
+  qsort(r, (size_t)m, sizeof *r, cmp_range);
+  size_t off = 0;
+  for (int k = 0; k < m; k++) {
+    if (r[k].off >= off + len) break;
+    if (r[k].off + r[k].len > off) off = r[k].off + r[k].len;
+  }
+  return off;
+}
+
+size_t fb_grad_plan(fb_graph *g) {
+  const int n = g->n;
+  free(g->grad_arena);
+  free(g->grad_writer);
+  free(g->grad_zero_order);
+  g->grad_writer = fb_xmalloc((size_t)(n + 1) * sizeof *g->grad_writer);
+  last_writers(g, g->grad_writer);
+  int *order = fb_xmalloc((size_t)(n + 1) * sizeof *order);
+  size_t *off = fb_xmalloc((size_t)(n + 1) * sizeof *off);
+  uint8_t *placed = fb_xcalloc((size_t)n + 1, 1);
+  range *r = fb_xmalloc((size_t)(n + 1) * sizeof *r);
+  for (int i = 0; i < n; i++) order[i] = i;
+  qsort_r(order, (size_t)n, sizeof *order, cmp_size_desc, g);
+  size_t total = 0;
+  for (int k = 0; k < n; k++) {
+    const int i = order[k];
+    int m = 0;
+    for (int j = 0; j < n; j++)
+      if (placed[j] && (g->keep_grads || overlaps(g->grad_writer, n, i, j)))
+        r[m++] = (range){off[j], padded(fb_numel(g->nodes[j].args.out))};
+    const size_t len = padded(fb_numel(g->nodes[i].args.out));
+    off[i] = first_fit(r, m, len);
+    placed[i] = 1;
+    if (off[i] + len > total) total = off[i] + len;
+  }
+  g->grad_arena = fb_alloc_floats(total ? total : ALIGN);
+  for (int i = 0; i < n; i++) g->nodes[i].dout = g->grad_arena + off[i];
+  /* the order in which gradients start: by last writer, latest first */
+  for (int i = 0; i < n; i++) order[i] = i;
+  for (int a = 1; a < n; a++) { /* insertion sort by w descending (stable) */
+    int v = order[a], b = a - 1;
+    while (b >= 0 && g->grad_writer[order[b]] < g->grad_writer[v]) order[b + 1] = order[b], b--;
+    order[b + 1] = v;
+  }
+  g->grad_zero_order = order;
+  free(off);
+  free(placed);
+  free(r);
+  return total;
+}

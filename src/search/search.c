@@ -1,0 +1,471 @@
+/* fbnet search: the loop of SPEC section 4 over the proxy multi-task set
+ * (see search.h for the run directory). */
+#include "search/search.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/clock.h"
+#include "core/rng.h"
+#include "core/status.h"
+#include "data/loader.h"
+#include "data/proxy.h"
+#include "nn/arch.h"
+#include "nn/multipath.h"
+#include "nn/net.h"
+#include "search/archdist.h"
+#include "search/derive.h"
+#include "train/checkpoint.h"
+#include "train/mt_trainer.h"
+#include "train/schedule.h"
+
+fb_search_cfg fb_search_cfg_default(void) {
+  fb_search_cfg c;
+  memset(&c, 0, sizeof c);
+  c.supernet_path = "archs/fbnetv5_supernet.json";
+  c.out_dir = "runs/search";
+  c.tasks = FB_TASK_CLS | FB_TASK_DET | FB_TASK_SEG;
+  c.build = fb_build_opts_default();
+  c.build.input_size = 64;
+  c.build.width = 1.0;
+  c.build.standard_padding = 1;
+  /* light heads for the search (SPEC section 1): they only have to rank
+   * architectures; the derived networks train with the full heads */
+  c.build.det_width = 32;
+  c.build.det_depth = 1;
+  c.build.seg_width = 16;
+  c.steps = 3000;
+  c.batch = 32;
+  c.warmup_frac = 0.25;
+  c.optim = fb_optim_adamw_default();
+  c.optim.lr = 2e-3f;
+  c.optim.weight_decay = 0.05f;
+  c.lr_warmup_frac = 0.02;
+  c.final_lr_frac = 0.01f;
+  c.theta_lr = FB_ARCHDIST_DEFAULT_LR;
+  c.init_prob = 0.6;
+  for (int t = 0; t < FB_SEARCH_MAX_TASKS; t++) c.gamma[t] = 1.0;
+  c.flops_lambda = 1.0;
+  c.derive_thresh = 0.5;
+  c.label_smoothing = 0.1f;
+  c.seed = 1;
+  c.threads = 1;
+  c.ckpt_every = 250;
+  return c;
+}
+
+static const unsigned task_order[FB_SEARCH_MAX_TASKS] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
+
+int fb_search_task_list(unsigned tasks, unsigned *list) {
+  int n = 0;
+  for (int k = 0; k < FB_SEARCH_MAX_TASKS; k++)
+    if (tasks & task_order[k]) list[n++] = task_order[k];
+  return n;
+}
+
+const char *fb_search_task_name(unsigned task) {
+  return task == FB_TASK_CLS ? "cls" : task == FB_TASK_DET ? "det" : task == FB_TASK_SEG ? "seg" : "?";
+}
+
+static int task_slot(unsigned task) { return task == FB_TASK_CLS ? 0 : task == FB_TASK_DET ? 1 : 2; }
+
+typedef struct srch {
+  const fb_search_cfg *c;
+  fb_mt_dataset data;
+  fb_net *net;
+  fb_loader *loader;
+  fb_searcher e;           /* the step engine */
+  long steps_per_epoch;
+  FILE *log;
+} srch;
+
+/* ---- setup --------------------------------------------------------------- */
+
+static int check_cfg(const fb_search_cfg *c, fb_status *st) {
+  if (c->steps < 1) return fb_fail(st, "--steps must be >= 1");
+  if (c->batch < 1) return fb_fail(st, "--batch must be >= 1");
+  if (!(c->warmup_frac >= 0 && c->warmup_frac < 1))
+    return fb_fail(st, "--warmup must be in [0, 1) (fraction of the steps)");
+  if (!(c->init_prob > 0 && c->init_prob < 1)) return fb_fail(st, "--init-prob must be in (0, 1)");
+  if (!c->tasks) return fb_fail(st, "--tasks: no task selected");
+  return fb_optim_check(&c->optim, st);
+}
+
+static int check_labels(const srch *s, fb_status *st) {
+  const fb_mt_dataset *d = &s->data;
+  unsigned list[FB_SEARCH_MAX_TASKS];
+  const int T = fb_search_task_list(s->c->tasks, list);
+  for (int t = 0; t < T; t++) {
+    unsigned k = list[t];
+    if (k == FB_TASK_CLS && d->num_classes < 1)
+      return fb_fail(st, "%s: --tasks has cls but the proxy set has no class labels", s->c->data_dir);
+    if (k == FB_TASK_DET && d->num_cats < 1)
+      return fb_fail(st, "%s: --tasks has det but the proxy set has no boxes (label it with "
+                     "--det-teacher)", s->c->data_dir);
+    if (k == FB_TASK_SEG && d->num_seg_classes < 1)
+      return fb_fail(st, "%s: --tasks has seg but the proxy set has no masks (label it with "
+                     "--seg-teacher)", s->c->data_dir);
+  }
+  return 0;
+}
+
+static int build_supernet(srch *s, fb_status *st) {
+  const fb_search_cfg *c = s->c;
+  fb_arch *arch = fb_arch_load(c->supernet_path, st);
+  if (!arch) return -1;
+  if (!arch->mp || !arch->mp->search) {
+    fb_arch_free(arch);
+    return fb_fail(st, "%s: not a supernet (a multi-path arch file with \"search\": true, e.g. "
+                   "archs/fbnetv5_supernet.json)", c->supernet_path);
+  }
+  fb_build_opts b = c->build;
+  b.tasks = c->tasks;
+  b.num_classes = s->data.num_classes > 0 ? s->data.num_classes : 1;
+  b.num_cats = s->data.num_cats;
+  b.num_seg_classes = s->data.num_seg_classes;
+  s->net = fb_net_build(arch, &b, c->seed, st);
+  fb_arch_free(arch);
+  if (!s->net) return -1;
+  if (s->net->loss_node >= 0)
+    s->net->g.nodes[s->net->loss_node].args.attr.label_smoothing = c->label_smoothing;
+  return fb_net_plan(s->net, c->batch, c->seed, st);
+}
+
+static int make_loader(srch *s, fb_status *st) {
+  const fb_search_cfg *c = s->c;
+  fb_loader_cfg lc = fb_loader_cfg_default(s->net->opts.input_size, 3, c->batch, 1);
+  lc.seed = c->seed;
+  lc.threads = c->threads > 0 ? c->threads : 1;
+  lc.drop_last = 1;
+  if (!(s->loader = fb_loader_create(&s->data, &lc, st))) return -1;
+  s->steps_per_epoch = fb_loader_num_batches(s->loader);
+  if (s->steps_per_epoch < 1)
+    return fb_fail(st, "%s: %d proxy images are fewer than one batch of %d", c->data_dir,
+                   s->data.n, c->batch);
+  return 0;
+}
+
+int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, fb_net *net, fb_status *st) {
+  memset(s, 0, sizeof *s);
+  s->c = c;
+  s->net = net;
+  s->T = fb_search_task_list(c->tasks, s->task);
+  if (!net->mp || net->mp->n_bits < 1)
+    return fb_fail(st, "%s: the network has no searchable bits", net->name);
+  s->B = net->mp->n_bits;
+  for (int t = 0; t < s->T; t++) {
+    s->n_roots[t] = fb_net_task_roots(net, s->task[t], s->roots[t]);
+    if (s->n_roots[t] == 0)
+      return fb_fail(st, "internal: the supernet has no %s head", fb_search_task_name(s->task[t]));
+    for (int k = 0; k < s->n_roots[t]; k++)
+      s->base_w[t][k] = net->g.nodes[s->roots[t][k]].loss_weight;
+  }
+  s->mask = fb_xcalloc((size_t)s->B, 1);
+  s->sched.base_lr = c->optim.lr;
+  s->sched.warmup_steps = (long)(c->lr_warmup_frac * c->steps);
+  s->sched.total_steps = c->steps;
+  s->sched.final_frac = c->final_lr_frac;
+  if (fb_schedule_check(&s->sched, st)) return -1;
+  s->warmup_steps = (long)(c->warmup_frac * c->steps);
+  if (fb_archdist_init(&s->dist, s->T, s->B, c->init_prob, st)) return -1;
+  s->dist.lr = c->theta_lr;
+  s->dist.rho_clip = c->rho_clip;
+  fb_rng_seed(&s->rng, c->seed ^ 0x5ea2c4a2c4ull);
+  return 0;
+}
+
+void fb_searcher_free(fb_searcher *s) {
+  fb_archdist_free(&s->dist);
+  free(s->mask);
+  s->mask = NULL;
+}
+
+static int setup(srch *s, const fb_search_cfg *c, fb_status *st) {
+  memset(s, 0, sizeof *s);
+  s->c = c;
+  if (check_cfg(c, st)) return -1;
+  if (fb_proxy_load(c->data_dir, "train", c->train_limit, &s->data, st) || check_labels(s, st) ||
+      build_supernet(s, st) || make_loader(s, st) || fb_searcher_init(&s->e, c, s->net, st))
+    return -1;
+  if (mkdir(c->out_dir, 0777) != 0 && !fb_is_dir(c->out_dir))
+    return fb_fail(st, "%s: cannot create the run directory", c->out_dir);
+  return 0;
+}
+
+/* ---- checkpoint ---------------------------------------------------------- */
+
+static char *state_json(const fb_searcher *e) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "step", (double)e->step);
+  cJSON *rng = cJSON_AddArrayToObject(o, "rng");
+  for (int k = 0; k < 4; k++) {
+    char v[32];
+    snprintf(v, sizeof v, "%" PRIu64, e->rng.s[k]);
+    cJSON_AddItemToArray(rng, cJSON_CreateString(v));
+  }
+  char *dist = fb_archdist_to_json(&e->dist);
+  cJSON_AddRawToObject(o, "archdist", dist);
+  free(dist);
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  return text;
+}
+
+static int save_checkpoint(const srch *s, fb_status *st) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", s->c->out_dir);
+  char *state = state_json(&s->e);
+  const char *meta[] = {"search", state, "supernet", s->c->supernet_path, NULL};
+  int rc = fb_checkpoint_write(path, s->net, NULL, 0, s->e.step, meta, st);
+  free(state);
+  return rc;
+}
+
+static int restore_state(fb_searcher *e, const char *json, const char *path, fb_status *st) {
+  cJSON *o = cJSON_Parse(json);
+  const cJSON *rng = o ? cJSON_GetObjectItemCaseSensitive(o, "rng") : NULL;
+  const cJSON *dist = o ? cJSON_GetObjectItemCaseSensitive(o, "archdist") : NULL;
+  int rc = -1;
+  if (!cJSON_IsArray(rng) || cJSON_GetArraySize(rng) != 4 || !dist) {
+    fb_fail(st, "%s: metadata 'search' is not a search state", path);
+    goto done;
+  }
+  for (int k = 0; k < 4; k++) {
+    const cJSON *v = cJSON_GetArrayItem(rng, k);
+    if (!cJSON_IsString(v)) {
+      fb_fail(st, "%s: search.rng[%d] must be a string", path, k);
+      goto done;
+    }
+    e->rng.s[k] = strtoull(v->valuestring, NULL, 10);
+  }
+  fb_archdist_free(&e->dist);
+  if (fb_archdist_from_cjson(&e->dist, dist, st)) goto done;
+  if (e->dist.T != e->T || e->dist.B != e->B) {
+    fb_fail(st, "%s: the checkpoint searched %d tasks over %d bits, this run has %d over %d "
+            "(same --tasks and supernet?)", path, e->dist.T, e->dist.B, e->T, e->B);
+    goto done;
+  }
+  rc = 0;
+done:
+  cJSON_Delete(o);
+  return rc;
+}
+
+static int resume(srch *s, fb_status *st) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", s->c->out_dir);
+  int epoch;
+  char *state = NULL;
+  if (fb_checkpoint_read(path, s->net, NULL, &epoch, &s->e.step, "search", &state, st))
+    return -1;
+  int rc = restore_state(&s->e, state, path, st);
+  free(state);
+  if (rc == 0 && s->e.step > s->c->steps)
+    rc = fb_fail(st, "%s: the run is at step %ld, beyond --steps %ld", path, s->e.step,
+                 s->c->steps);
+  return rc;
+}
+
+/* ---- one step ------------------------------------------------------------ */
+
+static void set_loss_weights(fb_searcher *s, const double *rho) {
+  for (int t = 0; t < s->T; t++)
+    for (int k = 0; k < s->n_roots[t]; k++)
+      s->net->g.nodes[s->roots[t][k]].loss_weight =
+          (float)(s->base_w[t][k] * s->c->gamma[task_slot(s->task[t])] * rho[t]);
+}
+
+static void task_losses(const fb_searcher *s, double *loss) {
+  for (int t = 0; t < s->T; t++) {
+    loss[t] = 0;
+    for (int k = 0; k < s->n_roots[t]; k++)
+      loss[t] += s->base_w[t][k] * s->net->g.nodes[s->roots[t][k]].out[0];
+  }
+}
+
+static int train_weights(fb_searcher *s, fb_search_step_info *o, fb_status *st) {
+  fb_params *p = &s->net->g.params;
+  o->total = fb_net_forward(s->net, 1);
+  task_losses(s, o->loss);
+  for (int t = 0; t < s->T; t++)
+    if (!isfinite(o->loss[t]))
+      return fb_fail(st, "%s loss is %f at step %ld: lower --lr or check the proxy data",
+                     fb_search_task_name(s->task[t]), o->loss[t], s->step + 1);
+  fb_params_zero_grad(p);
+  fb_net_backward(s->net);
+  /* (distributed search averages the weight gradients across ranks here;
+   * each rank samples its own architecture) */
+  if (!fb_params_grad_finite(p))
+    return fb_fail(st, "non-finite gradient at step %ld: lower --lr", s->step + 1);
+  o->lr = fb_lr_at(&s->sched, s->step);
+  fb_optim_step(p, &s->c->optim, o->lr, s->step + 1);
+  return 0;
+}
+
+static void resource_terms(fb_searcher *s, fb_search_step_info *o) {
+  for (int t = 0; t < s->T; t++) {
+    const double target = s->c->flops_target[task_slot(s->task[t])];
+    o->macs[t] = fb_mp_task_cost(s->net, s->mask, s->task[t]).macs;
+    o->pen[t] = fb_flops_penalty(o->macs[t], target, s->c->flops_lambda);
+    if (s->reward_hook) o->pen[t] += s->reward_hook(s->hook_ctx, s->task[t], s->mask, s->B);
+  }
+}
+
+int fb_searcher_step(fb_searcher *s, const fb_batch *b, fb_search_step_info *o, fb_status *st) {
+  memset(o, 0, sizeof *o);
+  o->u = fb_archdist_sample(&s->dist, &s->rng, s->mask);
+  if (s->forced_mask) memcpy(s->mask, s->forced_mask, (size_t)s->B);
+  fb_archdist_importance(&s->dist, s->mask, o->rho);
+  fb_graph_set_mask(&s->net->g, s->mask);
+  if (fb_mt_fill_batch(s->net, b, 1, st)) return -1;
+  set_loss_weights(s, o->rho);
+  if (train_weights(s, o, st)) return -1;
+  resource_terms(s, o);
+  /* (distributed search averages the theta gradients across ranks here) */
+  fb_archdist_step(&s->dist, s->mask, o->loss, o->pen, s->step >= s->warmup_steps, NULL);
+  s->step++;
+  return 0;
+}
+
+/* ---- logging ------------------------------------------------------------- */
+
+static void log_step(const srch *s, const fb_search_step_info *o, double sec) {
+  const fb_searcher *e = &s->e;
+  FILE *f = s->log;
+  fprintf(f, "{\"step\": %ld, \"lr\": %.6g, \"theta_frozen\": %s, \"u\": \"%s\", \"sec\": %.4f",
+          e->step, o->lr, e->step - 1 < e->warmup_steps ? "true" : "false",
+          fb_search_task_name(e->task[o->u]), sec);
+  char *bits = fb_xmalloc((size_t)e->B + 1);
+  fb_mask_to_string(e->mask, e->B, bits);
+  fprintf(f, ", \"arch\": \"%s\"", bits);
+  free(bits);
+  static const char *keys[] = {"loss", "rho", "penalty", "macs", "baseline"};
+  for (int k = 0; k < 5; k++) {
+    fprintf(f, ", \"%s\": {", keys[k]);
+    for (int t = 0; t < e->T; t++) {
+      double v = k == 0 ? o->loss[t] : k == 1 ? o->rho[t] : k == 2 ? o->pen[t]
+               : k == 3 ? o->macs[t] : e->dist.baseline[t];
+      fprintf(f, "%s\"%s\": %.6g", t ? ", " : "", fb_search_task_name(e->task[t]), v);
+    }
+    fprintf(f, "}");
+  }
+  fprintf(f, ", \"probs\": {");
+  for (int t = 0; t < e->T; t++) {
+    fprintf(f, "%s\"%s\": [", t ? ", " : "", fb_search_task_name(e->task[t]));
+    for (int b = 0; b < e->B; b++)
+      fprintf(f, "%s%.4f", b ? "," : "", fb_archdist_prob(&e->dist, t, b));
+    fprintf(f, "]");
+  }
+  fprintf(f, "}}\n");
+}
+
+static void print_progress(const srch *s, const fb_search_step_info *o, double rate) {
+  const fb_searcher *e = &s->e;
+  const fb_search_cfg *c = s->c;
+  fprintf(stderr, "step %ld/%ld%s", e->step, c->steps,
+          e->step <= e->warmup_steps ? " (warm-up: weights only)" : "");
+  for (int t = 0; t < e->T; t++)
+    fprintf(stderr, "  %s loss %.3f p>0.5 %d/%d", fb_search_task_name(e->task[t]), o->loss[t],
+            fb_archdist_num_on(&e->dist, t), e->B);
+  const double left = (double)(c->steps - e->step) / (rate > 0 ? rate : 1);
+  fprintf(stderr, "  %.1f img/s  ETA %.0fs\n", rate * c->batch, left);
+}
+
+/* ---- the run ------------------------------------------------------------- */
+
+/* Positions the loader at the batch of the current step (after a resume or
+ * at the start of an epoch). */
+static void seek_loader(srch *s) {
+  const long epoch = s->e.step / s->steps_per_epoch, bi = s->e.step % s->steps_per_epoch;
+  fb_loader_start_epoch(s->loader, epoch);
+  for (long k = 0; k < bi; k++) fb_loader_next(s->loader);
+}
+
+static int run_steps(srch *s, fb_status *st) {
+  const fb_search_cfg *c = s->c;
+  fb_searcher *e = &s->e;
+  const double t0 = fb_now_sec();
+  const long step0 = e->step;
+  double last_print = t0;
+  seek_loader(s);
+  while (e->step < c->steps) {
+    if (e->step % s->steps_per_epoch == 0 && e->step != step0) seek_loader(s);
+    const fb_batch *b = fb_loader_next(s->loader);
+    if (!b) return fb_fail(st, "internal: the loader ended early at step %ld", e->step);
+    fb_search_step_info o;
+    const double ts = fb_now_sec();
+    if (fb_searcher_step(e, b, &o, st)) return -1;
+    log_step(s, &o, fb_now_sec() - ts);
+    const double t = fb_now_sec();
+    if (!c->quiet && (t - last_print > 10.0 || e->step == c->steps || e->step == step0 + 1)) {
+      print_progress(s, &o, (double)(e->step - step0) / (t - t0));
+      last_print = t;
+    }
+    const int stop = c->stop_after > 0 && e->step - step0 >= c->stop_after;
+    if (e->step % c->ckpt_every == 0 || e->step == c->steps || stop) {
+      fflush(s->log);
+      if (save_checkpoint(s, st)) return -1;
+    }
+    if (stop && e->step < c->steps) {
+      if (!c->quiet)
+        fprintf(stderr, "stopped after %ld steps at step %ld (--stop-after); continue with "
+                "--resume\n", c->stop_after, e->step);
+      return 1;
+    }
+  }
+  fflush(s->log);
+  return 0;
+}
+
+static void teardown(srch *s) {
+  if (s->log) fclose(s->log);
+  fb_loader_free(s->loader);
+  fb_searcher_free(&s->e);
+  fb_net_free(s->net);
+  fb_mt_dataset_free(&s->data);
+}
+
+static int open_log(srch *s, fb_status *st) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/search.jsonl", s->c->out_dir);
+  if (!(s->log = fopen(path, s->c->resume ? "a" : "w")))
+    return fb_fail(st, "%s: cannot open for writing", path);
+  return 0;
+}
+
+static void print_header(const srch *s) {
+  const fb_search_cfg *c = s->c;
+  const fb_searcher *e = &s->e;
+  fprintf(stderr, "fbnet search: %s, %d bits, tasks", s->net->name, e->B);
+  for (int t = 0; t < e->T; t++) fprintf(stderr, " %s", fb_search_task_name(e->task[t]));
+  fprintf(stderr, "; %d px, width %.2f; %d proxy images, batch %d, %ld steps (%ld warm-up, "
+          "theta frozen)%s\n", s->net->opts.input_size, s->net->opts.width, s->data.n, c->batch,
+          c->steps, e->warmup_steps, c->resume ? "; resuming" : "");
+}
+
+int fb_search_run(const fb_search_cfg *c, fb_status *st) {
+  srch s;
+  int rc = setup(&s, c, st);
+  if (rc == 0 && c->resume) rc = resume(&s, st);
+  if (rc == 0) rc = open_log(&s, st);
+  if (rc == 0 && !c->quiet) print_header(&s);
+  if (rc == 0) rc = run_steps(&s, st);
+  if (rc == 1) { /* --stop-after: checkpoint written, no results yet */
+    teardown(&s);
+    return 0;
+  }
+  if (rc == 0) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/supernet.safetensors", c->out_dir);
+    rc = fb_weights_save(path, s.net, st);
+  }
+  if (rc == 0)
+    rc = fb_search_write_results(s.net, &s.e.dist, s.e.task, s.e.T, c, s.e.step, st);
+  teardown(&s);
+  return rc;
+}

@@ -1,0 +1,109 @@
+/* The FBNetV5 search (SPEC section 4): the supernet trained on the proxy
+ * multi-task set with every task head, one sampled architecture per step,
+ * ONE forward and ONE backward whose loss is sum_t gamma_t rho_t loss_t, and
+ * every task's architecture distribution updated from that same step by
+ * REINFORCE with importance weights (src/search/archdist.h).
+ *
+ * Run directory OUT:
+ *   search.jsonl              one line per step: losses, rewards, importance
+ *                             weights, the sampled bits, every task's bit
+ *                             probabilities (docs/search.md)
+ *   checkpoint.safetensors    weights + optimizer + the search state
+ *                             (distributions, baselines, RNG), atomic;
+ *                             --resume continues bit-exactly
+ *   supernet.safetensors      the final supernet weights (fbnet derive)
+ *   <task>.json               the derived architecture of each task
+ *   summary.json, summary.txt per task: kept bits, MACs, params */
+#ifndef FB_SEARCH_SEARCH_H
+#define FB_SEARCH_SEARCH_H
+
+#include <stdint.h>
+
+#include "fbnet.h"
+#include "core/rng.h"
+#include "search/archdist.h"
+#include "train/optim.h"
+#include "train/schedule.h"
+
+#define FB_SEARCH_MAX_TASKS 3
+
+typedef struct fb_search_cfg {
+  const char *supernet_path;
+  const char *data_dir;   /* proxy set (fbnet label) */
+  const char *out_dir;
+  unsigned tasks;         /* FB_TASK_* searched (their heads are built) */
+  fb_build_opts build;    /* input size, width, head widths */
+  long steps;
+  int batch;
+  double warmup_frac;     /* theta frozen for the first warmup_frac * steps */
+  fb_optim_cfg optim;     /* supernet weights */
+  double lr_warmup_frac;  /* linear LR warm-up, fraction of the steps */
+  float final_lr_frac;
+  double theta_lr;        /* Adam on the logits */
+  double init_prob;       /* initial p(keep) of every bit */
+  double rho_clip;        /* 0: off */
+  double gamma[FB_SEARCH_MAX_TASKS];        /* loss weight per task: cls, det, seg */
+  double flops_target[FB_SEARCH_MAX_TASKS]; /* MACs of the task's network; 0: none */
+  double flops_lambda;
+  double derive_thresh;   /* 0.5 */
+  float label_smoothing;
+  uint64_t seed;
+  int threads;            /* loader threads */
+  int train_limit;        /* first N proxy images (0: all) */
+  long ckpt_every;        /* steps between checkpoints */
+  long stop_after;        /* > 0: stop (with a checkpoint) after this many steps of this
+                           * invocation; --resume continues */
+  int resume;
+  int quiet;
+} fb_search_cfg;
+
+fb_search_cfg fb_search_cfg_default(void);
+int fb_search_run(const fb_search_cfg *c, fb_status *st);
+
+/* The step engine shared by the run and `fbnet bench search`: a supernet
+ * (built with the searched tasks' heads, planned) plus the distributions. */
+struct fb_net;
+struct fb_batch;
+typedef struct fb_searcher {
+  const fb_search_cfg *c;
+  struct fb_net *net;        /* borrowed */
+  fb_archdist dist;
+  fb_rng rng;
+  fb_schedule sched;
+  int T, B;
+  unsigned task[FB_SEARCH_MAX_TASKS];
+  int n_roots[FB_SEARCH_MAX_TASKS], roots[FB_SEARCH_MAX_TASKS][4];
+  float base_w[FB_SEARCH_MAX_TASKS][4]; /* the heads' own loss weights */
+  uint8_t *mask;             /* the architecture of the current step */
+  long step, warmup_steps;
+  /* benchmarks: when non-NULL, every step uses this architecture instead of
+   * sampling one (importance weights and updates run as usual) */
+  const uint8_t *forced_mask;
+  /* tests: when non-NULL, added to each task's reward (e.g. a planted
+   * architecture preference); task is FB_TASK_* */
+  double (*reward_hook)(void *ctx, unsigned task, const uint8_t *mask, int n_bits);
+  void *hook_ctx;
+} fb_searcher;
+
+/* What one step did (for the log). */
+typedef struct fb_search_step_info {
+  int u;                     /* mixture component the architecture came from */
+  double loss[FB_SEARCH_MAX_TASKS], rho[FB_SEARCH_MAX_TASKS], pen[FB_SEARCH_MAX_TASKS];
+  double macs[FB_SEARCH_MAX_TASKS]; /* MACs of each task's network under the mask */
+  double total;
+  float lr;
+} fb_search_step_info;
+
+/* net: built with exactly the heads of c->tasks and planned. */
+int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, struct fb_net *net, fb_status *st);
+/* One search step on batch b: sample a, importance weights, one forward and
+ * one backward with every head, weight update, REINFORCE update. */
+int fb_searcher_step(fb_searcher *s, const struct fb_batch *b, fb_search_step_info *o,
+                     fb_status *st);
+void fb_searcher_free(fb_searcher *s);
+
+/* Order of tasks inside a search: the selected ones among cls, det, seg. */
+int fb_search_task_list(unsigned tasks, unsigned *list);
+const char *fb_search_task_name(unsigned task);
+
+#endif

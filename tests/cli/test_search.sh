@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The search pipeline on tiny demo data: teachers -> fbnet label -> fbnet
+# search (all tasks; one task alone), a killed run resumed continues exactly,
+# derived arch files train with fbnet train, fbnet derive reproduces them and
+# evaluates a subnet with the shared weights, bad input is an error.
+set -u
+FBNET=${FBNET:-build/fbnet}
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  echo "skip: Fashion-MNIST not installed (dataset-fashion-mnist)"; exit 0
+fi
+py() { /usr/bin/python3 -c "$@"; }
+"$FBNET" data scenes --out "$tmp/sc" --train 64 --val 16 --proxy 48 --quiet --threads 2 \
+  || { echo "FAIL: scenes"; exit 1; }
+T=(--arch archs/fbnetv3_a.json --width 0.25 --batch 16 --epochs 1 --threads 2 --quiet --ema 0)
+"$FBNET" train --task det "${T[@]}" --data "$tmp/sc/det" --out "$tmp/tdet" > /dev/null &&
+"$FBNET" train --task seg "${T[@]}" --data "$tmp/sc/seg" --out "$tmp/tseg" > /dev/null ||
+  { echo "FAIL: teachers"; exit 1; }
+"$FBNET" label --det-teacher "$tmp/tdet/weights.safetensors" --seg-teacher "$tmp/tseg/weights.safetensors" \
+  --images "$tmp/sc/proxy/train" --out "$tmp/proxy" --score-thresh 0.05 --quiet > /dev/null \
+  || { echo "FAIL: label"; exit 1; }
+
+S=(--data "$tmp/proxy" --width 0.25 --batch 8 --steps 12 --warmup 0.25 --threads 2 --quiet)
+"$FBNET" search "${S[@]}" --out "$tmp/r1" > "$tmp/out" 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 0 ]" "search cls,det,seg runs (rc $rc) $(tail -n 1 $tmp/err)"
+for t in cls det seg; do
+  check "[ -s $tmp/r1/$t.json ]" "$t: derived arch file written"
+done
+check "[ \$(wc -l < $tmp/r1/search.jsonl) -eq 12 ]" "one log line per step"
+check "py 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]; l=json.loads(open(sys.argv[1]).readlines()[-1]); assert set(l[\"probs\"])=={\"cls\",\"det\",\"seg\"} and len(l[\"probs\"][\"det\"])==55 and abs(sum(l[\"rho\"].values())-3)<1e-3' $tmp/r1/search.jsonl" \
+  "log: losses, rho (sum T), 55 probabilities per task"
+check "py 'import json,sys; d=json.load(open(sys.argv[1])); assert set(d[\"tasks\"])=={\"cls\",\"det\",\"seg\"} and all(v[\"macs\"]>0 for v in d[\"tasks\"].values())' $tmp/r1/summary.json" \
+  "summary.json: kept bits, MACs and params per task"
+check "grep -q 'kept bits' $tmp/out" "summary table printed"
+
+# a killed run resumes exactly: 5 steps + resume == 12 steps straight
+"$FBNET" search "${S[@]}" --out "$tmp/r2" --stop-after 5 > /dev/null 2>&1
+check "[ -s $tmp/r2/checkpoint.safetensors ] && [ ! -e $tmp/r2/summary.json ]" "stopped run: checkpoint, no results yet"
+"$FBNET" search "${S[@]}" --out "$tmp/r2" --resume > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 0 ] && cmp -s $tmp/r1/supernet.safetensors $tmp/r2/supernet.safetensors && cmp -s $tmp/r1/summary.json $tmp/r2/summary.json" \
+  "resume continues bit-exactly (weights, distributions) $(tail -n 1 $tmp/err)"
+check "py 'import json,sys; a=[json.loads(l) for l in open(sys.argv[1])]; b=[json.loads(l) for l in open(sys.argv[2])]; [x.pop(\"sec\") for x in a+b]; assert a==b' $tmp/r1/search.jsonl $tmp/r2/search.jsonl" \
+  "resumed log equals the straight run's"
+
+# one task alone
+"$FBNET" search "${S[@]}" --tasks det --out "$tmp/r3" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 0 ] && [ -s $tmp/r3/det.json ] && [ ! -e $tmp/r3/cls.json ]" "search --tasks det alone $(tail -n 1 $tmp/err)"
+
+# derived architectures train like any other arch file
+"$FBNET" train --task seg --arch "$tmp/r1/seg.json" --data "$tmp/sc/seg" --width 0.25 --batch 16 \
+  --epochs 1 --threads 2 --quiet --ema 0 --out "$tmp/tr" > "$tmp/m" 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 0 ] && grep -q mIoU $tmp/m" "fbnet train on a derived arch file $(tail -n 1 $tmp/err)"
+
+# fbnet derive: the same bits as the run's file; a subnet evaluated with the shared weights
+"$FBNET" derive --run "$tmp/r1" --task cls --out "$tmp/d.json" 2> /dev/null; rc=$?
+check "[ $rc -eq 0 ] && py 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); assert a[\"derived\"][\"bits\"]==b[\"derived\"][\"bits\"] and a[\"stages\"]==b[\"stages\"]' $tmp/d.json $tmp/r1/cls.json" \
+  "fbnet derive reproduces the run's cls architecture"
+"$FBNET" derive --run "$tmp/r1" --task det --out "$tmp/d2.json" --eval-data "$tmp/sc/det" \
+  --recal-images 32 --batch 8 --threads 2 --json > "$tmp/m" 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 0 ] && grep -q '\"AP\"' $tmp/m" "derive --eval-data: BN re-calibration + COCO eval of the subnet $(tail -n 1 $tmp/err)"
+
+# the supernet's bits
+"$FBNET" flops archs/fbnetv5_supernet.json --input 64 --json > "$tmp/f" 2> /dev/null
+check "py 'import json,sys; d=json.load(open(sys.argv[1])); assert d[\"n_bits\"]==55 and len(d[\"bits\"])==55 and all(b[\"macs\"]>0 for b in d[\"bits\"])' $tmp/f" \
+  "fbnet flops SUPERNET lists 55 bits with their MACs"
+
+# the central claim's benchmark runs and reports the ratio
+"$FBNET" bench search --width 0.25 --batch 4 --steps 2 --warmup 1 --threads 2 --json > "$tmp/b" 2> /dev/null
+check "py 'import json,sys; d=json.load(open(sys.argv[1])); assert d[\"ratio_3_to_1\"]>0 and len(d[\"sec_per_step\"])==3' $tmp/b" \
+  "bench search prints ratio_3_to_1"
+
+# errors
+"$FBNET" search --tasks cls,foo --data "$tmp/proxy" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 2 ] && grep -q \"'foo' is not a task\" $tmp/err" "bad --tasks"
+"$FBNET" search --data "$tmp/nope" --out "$tmp/r4" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q nope $tmp/err" "missing proxy dir named: $(cat $tmp/err)"
+"$FBNET" search "${S[@]}" --supernet archs/fbnetv3_a.json --out "$tmp/r5" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q 'not a supernet' $tmp/err" "a chain arch is not a supernet"
+"$FBNET" search "${S[@]}" --out "$tmp/r6" --resume > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q checkpoint.safetensors $tmp/err" "resume without a checkpoint names the file"
+"$FBNET" derive --run "$tmp/r1" --task det --bits 0101 > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q '55 bits' $tmp/err" "derive --bits of the wrong length"
+exit $fail

@@ -1,0 +1,166 @@
+/* End-to-end search steps (real forward and backward of a small supernet on
+ * generated multi-task data, every head, REINFORCE updates): with a planted
+ * preference that makes each task's reward depend on DIFFERENT bits, each
+ * task's distribution must move toward its own planted architecture; and
+ * one step's loss weighting must be gamma_t * rho_t per task. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "tiny_supernet.h"
+#include "data/loader.h"
+#include "data/synth.h"
+#include "nn/arch.h"
+#include "nn/multipath.h"
+#include "nn/net.h"
+#include "search/search.h"
+
+
+enum { B = 7 };
+
+/* Planted best architectures: each task prefers different bits. */
+static const uint8_t BEST[3][B] = {
+    {1, 0, 1, 0, 1, 0, 1}, /* cls */
+    {0, 1, 1, 1, 0, 0, 0}, /* det */
+    {1, 1, 0, 0, 0, 1, 1}, /* seg */
+};
+
+static double planted(void *ctx, unsigned task, const uint8_t *mask, int n_bits) {
+  (void)ctx;
+  const int t = task == FB_TASK_CLS ? 0 : task == FB_TASK_DET ? 1 : 2;
+  int wrong = 0;
+  for (int b = 0; b < n_bits; b++) wrong += mask[b] != BEST[t][b];
+  return 0.5 * wrong; /* per wrong bit: 0.5, comparable to the losses' noise */
+}
+
+static fb_net *build(unsigned tasks, const fb_mt_dataset *d, int batch, fb_status *st) {
+  fb_arch *a = fb_arch_parse(TINY, "tiny.json", st);
+  if (!a) return NULL;
+  fb_build_opts o = fb_build_opts_default();
+  o.input_size = 32;
+  o.standard_padding = 1;
+  o.tasks = tasks;
+  o.num_classes = d->num_classes;
+  o.num_cats = d->num_cats;
+  o.num_seg_classes = d->num_seg_classes;
+  o.det_width = 16;
+  o.det_depth = 1;
+  o.seg_width = 8;
+  fb_net *n = fb_net_build(a, &o, 3, st);
+  fb_arch_free(a);
+  if (n && fb_net_plan(n, batch, 3, st)) {
+    fb_net_free(n);
+    return NULL;
+  }
+  return n;
+}
+
+static void test_planted_search(void) {
+  fb_status st = {{0}};
+  fb_mt_dataset d;
+  CHECK(fb_synth_dataset(64, 32, 3, 5, &d, &st) == 0, "synthetic data: %s", st.msg);
+  const unsigned all = FB_TASK_CLS | FB_TASK_DET | FB_TASK_SEG;
+  fb_net *net = build(all, &d, 8, &st);
+  CHECK(net != NULL, "tiny supernet: %s", st.msg);
+  if (!net) goto done;
+  fb_search_cfg c = fb_search_cfg_default();
+  c.tasks = all;
+  c.steps = 600;
+  c.warmup_frac = 0.1;
+  c.theta_lr = 0.05;
+  c.init_prob = 0.5;
+  c.batch = 8;
+  fb_searcher e;
+  CHECK(fb_searcher_init(&e, &c, net, &st) == 0, "searcher: %s", st.msg);
+  e.reward_hook = planted;
+  fb_loader_cfg lc = fb_loader_cfg_default(32, 3, 8, 1);
+  lc.drop_last = 1;
+  fb_loader *l = fb_loader_create(&d, &lc, &st);
+  CHECK(l != NULL, "loader: %s", st.msg);
+  long epoch = 0;
+  fb_loader_start_epoch(l, epoch);
+  int ok = 1;
+  double first_loss[3] = {0}, last_loss[3] = {0};
+  for (long s = 0; s < c.steps && ok; s++) {
+    const fb_batch *b = fb_loader_next(l);
+    if (!b) {
+      fb_loader_start_epoch(l, ++epoch);
+      b = fb_loader_next(l);
+    }
+    fb_search_step_info o;
+    ok = fb_searcher_step(&e, b, &o, &st) == 0;
+    for (int t = 0; t < 3; t++) {
+      if (s < 20) first_loss[t] += o.loss[t] / 20;
+      if (s >= c.steps - 20) last_loss[t] += o.loss[t] / 20;
+    }
+    if (s == 0) {
+      /* step 1: every distribution is the same, so rho = 1 for every task,
+       * and each head's loss node carries its own weight * gamma * rho */
+      for (int t = 0; t < 3; t++) CHECK_CLOSE(o.rho[t], 1.0, 1e-12, "rho at the start");
+      CHECK_CLOSE(net->g.nodes[net->loss_node].loss_weight, 1.0, 1e-6, "cls loss weight");
+    }
+  }
+  CHECK(ok, "600 search steps run: %s", st.msg);
+  int right[3] = {0};
+  if (getenv("FB_VERBOSE"))
+    for (int t = 0; t < 3; t++)
+      for (int b = 0; b < B; b++) fprintf(stderr, "%s%.2f%s", b ? " " : "p: ", fb_archdist_prob(&e.dist, t, b), b == B - 1 ? "\n" : "");
+  for (int t = 0; t < 3; t++) {
+    for (int b = 0; b < B; b++) right[t] += (fb_archdist_prob(&e.dist, t, b) > 0.5) == BEST[t][b];
+    CHECK(right[t] >= 6, "task %d: %d of 7 bits on its planted side after 600 steps", t, right[t]);
+    CHECK(last_loss[t] < first_loss[t], "task %d loss decreases while searching (%.3f -> %.3f)", t,
+          first_loss[t], last_loss[t]);
+  }
+  /* the three distributions really differ where the plants differ */
+  CHECK((fb_archdist_prob(&e.dist, 0, 0) > 0.5) != (fb_archdist_prob(&e.dist, 1, 0) > 0.5),
+        "cls and det disagree on bit 0 as planted");
+  fb_searcher_free(&e);
+  fb_loader_free(l);
+  fb_net_free(net);
+done:
+  fb_mt_dataset_free(&d);
+}
+
+/* Importance weights scale each task's gradient: after the distributions
+ * diverge, the loss nodes' weights are gamma_t * rho_t * (head weight), and
+ * sum_t rho_t = T. */
+static void test_loss_weighting(void) {
+  fb_status st = {{0}};
+  fb_mt_dataset d;
+  fb_synth_dataset(16, 32, 3, 9, &d, &st);
+  fb_net *net = build(FB_TASK_CLS | FB_TASK_SEG, &d, 4, &st);
+  CHECK(net != NULL, "cls+seg supernet: %s", st.msg);
+  if (!net) goto done;
+  fb_search_cfg c = fb_search_cfg_default();
+  c.tasks = FB_TASK_CLS | FB_TASK_SEG;
+  c.gamma[0] = 2.0;
+  c.gamma[2] = 0.5;
+  fb_searcher e;
+  fb_searcher_init(&e, &c, net, &st);
+  for (int b = 0; b < B; b++) { /* make the two distributions differ */
+    e.dist.theta[b] = 1.5;
+    e.dist.theta[B + b] = -0.5;
+  }
+  fb_loader_cfg lc = fb_loader_cfg_default(32, 3, 4, 1);
+  fb_loader *l = fb_loader_create(&d, &lc, &st);
+  fb_loader_start_epoch(l, 0);
+  fb_search_step_info o;
+  CHECK(fb_searcher_step(&e, fb_loader_next(l), &o, &st) == 0, "one step: %s", st.msg);
+  CHECK_CLOSE(o.rho[0] + o.rho[1], 2.0, 1e-9, "sum of rho = T");
+  CHECK(fabs(o.rho[0] - 1.0) > 1e-3, "rho differs from 1 once the distributions differ");
+  CHECK_CLOSE(net->g.nodes[net->loss_node].loss_weight, 2.0 * o.rho[0], 1e-5, "cls: gamma * rho");
+  CHECK_CLOSE(net->g.nodes[net->seg.loss].loss_weight, 0.5 * o.rho[1], 1e-5, "seg: gamma * rho");
+  fb_searcher_free(&e);
+  fb_loader_free(l);
+  fb_net_free(net);
+done:
+  fb_mt_dataset_free(&d);
+}
+
+int main(void) {
+  test_loss_weighting();
+  test_planted_search();
+  return check_report("test_search");
+}

@@ -1,0 +1,280 @@
+/* fbnet bench search: the central claim of FBNetV5, measured. Times search
+ * steps (sample, importance weights, one forward and one backward with every
+ * head, weight update, REINFORCE update) with the first 1, 2, ... T of
+ * --tasks on the same synthetic batches, the same supernet and the same
+ * sequence of architectures, and prints seconds per step for each task
+ * count and ratio_3_to_1 (or ratio_T_to_1).
+ *
+ * "The same supernet": in these runs every path's output is computed, as
+ * the supernet defines it, whatever heads are attached. A search for one
+ * task alone (`fbnet search --tasks cls`) skips the parts of the supernet
+ * its head cannot reach; those times are reported as
+ * sec_per_step_alone_pruned, with the 3-task step relative to the slowest
+ * and the cheapest of them. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+#include "core/clock.h"
+#include "core/rng.h"
+#include "core/status.h"
+#include "data/loader.h"
+#include "data/synth.h"
+#include "nn/arch.h"
+#include "nn/multipath.h"
+#include "nn/net.h"
+#include "search/search.h"
+
+typedef struct bench_cfg {
+  const char *supernet, *tasks, *mask;
+  int input, batch, steps, warmup, threads, json, det_width, seg_width, det_depth, cats, profile;
+  int all_only;
+  double width, keep_prob;
+} bench_cfg;
+
+/* Which part of the network a node belongs to, by its name. */
+static const char *node_group(const char *name) {
+  if (strncmp(name, "fcos.", 5) == 0) return "det head";
+  if (strncmp(name, "seg.", 4) == 0) return "seg head";
+  if (strncmp(name, "head.", 5) == 0 || strcmp(name, "classifier") == 0 ||
+      strcmp(name, "loss") == 0)
+    return "cls head";
+  return "trunk";
+}
+
+/* Per-group and per-op seconds per step of a profiled run. */
+static void print_profile(const fb_net *net, int steps, double step_sec) {
+  static const char *groups[] = {"trunk", "cls head", "det head", "seg head"};
+  const fb_graph *g = &net->g;
+  double total = 0;
+  fprintf(stderr, "profile (%d steps, all tasks), seconds per step:\n", steps);
+  for (int k = 0; k < 4; k++) {
+    double f = 0, b = 0;
+    for (int i = 0; i < g->n; i++)
+      if (strcmp(node_group(g->nodes[i].name), groups[k]) == 0)
+        f += g->prof_fwd[i], b += g->prof_bwd[i];
+    total += f + b;
+    fprintf(stderr, "  %-9s forward %.4f  backward %.4f\n", groups[k], f / steps, b / steps);
+  }
+  fprintf(stderr, "  outside the graph (targets, optimizer, sampling, data): %.4f\n",
+          step_sec - total / steps);
+  for (int i = 0; i < g->n; i++) {
+    const double t = (g->prof_fwd[i] + g->prof_bwd[i]) / steps;
+    if (strcmp(node_group(g->nodes[i].name), "trunk") != 0 && t > 2e-4)
+      fprintf(stderr, "    head node %-28s %-16s fwd %.4f bwd %.4f\n", g->nodes[i].name,
+              g->nodes[i].op ? g->nodes[i].op->name : "input", g->prof_fwd[i] / steps,
+              g->prof_bwd[i] / steps);
+  }
+  fprintf(stderr, "  trunk by op:\n");
+  const char *seen[64];
+  int n_seen = 0;
+  for (int i = 0; i < g->n && n_seen < 64; i++) {
+    const fb_node *nd = &g->nodes[i];
+    if (!nd->op || strcmp(node_group(nd->name), "trunk") != 0) continue;
+    int dup = 0;
+    for (int k = 0; k < n_seen; k++) dup |= strcmp(seen[k], nd->op->name) == 0;
+    if (dup) continue;
+    seen[n_seen++] = nd->op->name;
+    double f = 0, b = 0;
+    for (int j = 0; j < g->n; j++)
+      if (g->nodes[j].op == nd->op && strcmp(node_group(g->nodes[j].name), "trunk") == 0)
+        f += g->prof_fwd[j], b += g->prof_bwd[j];
+    fprintf(stderr, "    %-18s forward %.4f  backward %.4f\n", nd->op->name, f / steps, b / steps);
+  }
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The architectures of the timed steps: --mask for all, or Bernoulli draws. */
+static uint8_t *make_masks(const bench_cfg *bc, int B, int n, fb_status *st) {
+  uint8_t *m = fb_xcalloc((size_t)n * B, 1);
+  if (bc->mask) {
+    if (fb_mask_from_string(bc->mask, B, m, st)) {
+      free(m);
+      return NULL;
+    }
+    for (int i = 1; i < n; i++) memcpy(m + (size_t)i * B, m, (size_t)B);
+    return m;
+  }
+  fb_rng r;
+  fb_rng_seed(&r, 12345);
+  for (int i = 0; i < n * B; i++) m[i] = fb_rng_uniform(&r) < bc->keep_prob;
+  return m;
+}
+
+/* Median seconds per search step for one set of tasks; -1 on error. */
+static double time_tasks(const bench_cfg *bc, unsigned tasks, int pruned,
+                         const fb_mt_dataset *d, double *macs, fb_status *st) {
+  fb_search_cfg c = fb_search_cfg_default();
+  c.tasks = tasks;
+  c.steps = 1000000;
+  c.warmup_frac = 0; /* theta updates run in every timed step */
+  c.batch = bc->batch;
+  fb_build_opts b = fb_build_opts_default();
+  b.input_size = bc->input;
+  b.width = bc->width;
+  b.standard_padding = 1;
+  b.tasks = tasks;
+  b.num_classes = d->num_classes;
+  b.num_cats = d->num_cats;
+  b.num_seg_classes = d->num_seg_classes;
+  b.det_width = bc->det_width;
+  b.seg_width = bc->seg_width;
+  b.det_depth = bc->det_depth;
+  fb_arch *arch = fb_arch_load(bc->supernet, st);
+  fb_net *net = arch ? fb_net_build(arch, &b, 1, st) : NULL;
+  fb_arch_free(arch);
+  if (!net || fb_net_plan(net, bc->batch, 1, st)) {
+    fb_net_free(net);
+    return -1;
+  }
+  if (!pruned) fb_mp_keep_all_paths(net); /* the same supernet whatever the heads */
+  fb_loader_cfg lc = fb_loader_cfg_default(bc->input, 3, bc->batch, 1);
+  lc.drop_last = 1;
+  fb_loader *l = fb_loader_create(d, &lc, st);
+  fb_searcher e;
+  memset(&e, 0, sizeof e);
+  double result = -1;
+  const int n = bc->warmup + bc->steps;
+  uint8_t *masks = NULL;
+  double *dt = fb_xcalloc((size_t)n, sizeof *dt);
+  if (!l || fb_searcher_init(&e, &c, net, st)) goto done;
+  if (!(masks = make_masks(bc, e.B, n, st))) goto done;
+  fb_loader_start_epoch(l, 0);
+  for (int i = 0; i < n; i++) {
+    const fb_batch *bt = fb_loader_next(l);
+    if (!bt) {
+      fb_loader_start_epoch(l, i);
+      bt = fb_loader_next(l);
+    }
+    e.forced_mask = masks + (size_t)i * e.B;
+    if (bc->profile && i == bc->warmup) fb_graph_profile(&net->g, 1);
+    fb_search_step_info o;
+    const double t = fb_now_sec();
+    if (fb_searcher_step(&e, bt, &o, st)) goto done;
+    dt[i] = fb_now_sec() - t;
+    if (macs && i == 0) *macs = fb_net_count(net).macs; /* the masked network, all heads */
+  }
+  qsort(dt + bc->warmup, (size_t)bc->steps, sizeof *dt, cmp_double);
+  const double *x = dt + bc->warmup;
+  const int s = bc->steps;
+  result = s % 2 ? x[s / 2] : 0.5 * (x[s / 2 - 1] + x[s / 2]);
+  if (bc->profile) {
+    double sum = 0;
+    for (int i = 0; i < s; i++) sum += x[i];
+    print_profile(net, s, sum / s);
+  }
+done:
+  free(dt);
+  free(masks);
+  fb_searcher_free(&e);
+  fb_loader_free(l);
+  fb_net_free(net);
+  return result;
+}
+
+static int run(const bench_cfg *bc) {
+  fb_status st = {{0}};
+  const unsigned tasks = parse_task_list(bc->tasks, "fbnet bench search");
+  if (!tasks) return 2;
+  unsigned list[FB_SEARCH_MAX_TASKS];
+  const int T = fb_search_task_list(tasks, list);
+  fb_mt_dataset d;
+  if (fb_synth_dataset(bc->batch * 4, bc->input, bc->cats, 1, &d, &st)) {
+    fprintf(stderr, "fbnet bench search: error: %s\n", st.msg);
+    return 1;
+  }
+  if (bc->all_only) {
+    double macs = 0, sec = time_tasks(bc, tasks, 0, &d, &macs, &st);
+    fb_mt_dataset_free(&d);
+    if (sec < 0) {
+      fprintf(stderr, "fbnet bench search: error: %s\n", st.msg);
+      return 1;
+    }
+    printf("{\"sec_per_step\": %.6f, \"macs_per_image\": %.0f, \"tasks\": \"%s\", \"batch\": %d, "
+           "\"threads\": %d}\n", sec, macs, bc->tasks, bc->batch, omp_get_max_threads());
+    return 0;
+  }
+  double sec[FB_SEARCH_MAX_TASKS] = {0}, alone[FB_SEARCH_MAX_TASKS] = {0};
+  unsigned set = 0;
+  int rc = 0;
+  for (int k = 0; k < T && rc == 0; k++) {
+    set |= list[k];
+    if ((sec[k] = time_tasks(bc, set, 0, &d, NULL, &st)) < 0) rc = 1;
+    else if (!bc->json)
+      fprintf(stderr, "%d task(s): %.4f s/step\n", k + 1, sec[k]);
+  }
+  for (int k = 0; k < T && rc == 0; k++)
+    if ((alone[k] = time_tasks(bc, list[k], 1, &d, NULL, &st)) < 0) rc = 1;
+  fb_mt_dataset_free(&d);
+  if (rc) {
+    fprintf(stderr, "fbnet bench search: error: %s\n", st.msg);
+    return 1;
+  }
+  printf("{\"supernet\": \"%s\", \"input\": %d, \"width\": %g, \"batch\": %d, \"threads\": %d, "
+         "\"steps\": %d, \"sec_per_step\": {", bc->supernet, bc->input, bc->width, bc->batch,
+         omp_get_max_threads(), bc->steps);
+  for (int k = 0; k < T; k++) printf("%s\"%d\": %.6f", k ? ", " : "", k + 1, sec[k]);
+  printf("}, \"tasks_in_order\": [");
+  for (int k = 0; k < T; k++) printf("%s\"%s\"", k ? ", " : "", fb_search_task_name(list[k]));
+  printf("], \"sec_per_step_alone_pruned\": {");
+  for (int k = 0; k < T; k++)
+    printf("%s\"%s\": %.6f", k ? ", " : "", fb_search_task_name(list[k]), alone[k]);
+  double slowest = 0, cheapest = 1e30;
+  for (int k = 0; k < T; k++) {
+    slowest = alone[k] > slowest ? alone[k] : slowest;
+    cheapest = alone[k] < cheapest ? alone[k] : cheapest;
+  }
+  printf("}, \"ratio_%d_to_1\": %.4f, \"ratio_%d_to_slowest_single_pruned\": %.4f, "
+         "\"ratio_%d_to_cheapest_single_pruned\": %.4f}\n", T, sec[T - 1] / sec[0], T,
+         sec[T - 1] / slowest, T, sec[T - 1] / cheapest);
+  return 0;
+}
+
+int bench_search(int argc, char **argv) {
+  const fb_search_cfg dflt = fb_search_cfg_default(); /* bench what the search runs */
+  bench_cfg bc = {.supernet = dflt.supernet_path, .tasks = "cls,det,seg", .mask = NULL,
+                  .input = dflt.build.input_size, .batch = dflt.batch, .steps = 10, .warmup = 3,
+                  .det_width = dflt.build.det_width, .seg_width = dflt.build.seg_width,
+                  .det_depth = dflt.build.det_depth, .cats = 10, .width = dflt.build.width,
+                  .keep_prob = 0.6};
+  const arg_opt opts[] = {
+      {"--tasks", ARG_STRING, &bc.tasks, 0, 0, NULL, "tasks in order (default cls,det,seg)"},
+      {"--supernet", ARG_STRING, &bc.supernet, 0, 0, NULL,
+       "supernet arch file (default archs/fbnetv5_supernet.json)"},
+      {"--input", ARG_INT, &bc.input, 32, 2048, NULL, "input size (default: the search's, 64)"},
+      {"--width", ARG_DOUBLE, &bc.width, 0.05, 4, NULL, "width multiplier (default: the search's, 1.0)"},
+      {"--batch", ARG_INT, &bc.batch, 1, 4096, NULL, "images per step (default 32)"},
+      {"--steps", ARG_INT, &bc.steps, 1, 100000, NULL, "timed steps per task count (default 10)"},
+      {"--warmup", ARG_INT, &bc.warmup, 0, 100000, NULL, "untimed steps first (default 3)"},
+      {"--keep-prob", ARG_DOUBLE, &bc.keep_prob, 0, 1, NULL,
+       "probability of each bit in the sampled architectures (default 0.6)"},
+      {"--mask", ARG_STRING, &bc.mask, 0, 0, NULL, "use this bit string for every step"},
+      {"--cats", ARG_INT, &bc.cats, 1, 200, NULL, "categories of the synthetic data (default 10)"},
+      {"--det-width", ARG_INT, &bc.det_width, 8, 1024, NULL, "detection head channels (default: the search's, 32)"},
+      {"--seg-width", ARG_INT, &bc.seg_width, 8, 1024, NULL, "segmentation head channels (the search's, 16)"},
+      {"--det-depth", ARG_INT, &bc.det_depth, -1, 8, NULL, "detection tower depth (the search's, 1; -1: none)"},
+      {"--threads", ARG_INT, &bc.threads, 1, 1024, NULL, "OpenMP threads (default: all)"},
+      {"--json", ARG_FLAG, &bc.json, 0, 0, NULL, "only the JSON line"},
+      {"--all-only", ARG_FLAG, &bc.all_only, 0, 0, NULL,
+       "time only the step with every task of --tasks (for bench/compare_search.sh)"},
+      {"--profile", ARG_FLAG, &bc.profile, 0, 0, NULL,
+       "print where the time goes (trunk, each head, by op) for every timed configuration"},
+  };
+  const arg_spec spec = {
+      "fbnet bench search [--tasks cls,det,seg] [options]",
+      "Times search steps with the first 1, 2, ... of --tasks on the same synthetic batches,\n"
+      "supernet and architectures (the same sampled bit masks for every task count), and each\n"
+      "task alone; prints one JSON line with seconds per step and ratio_T_to_1.",
+      opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL};
+  int rc = args_parse(&spec, argc, argv);
+  if (rc) return rc > 0 ? 0 : 2;
+  if (bc.threads) omp_set_num_threads(bc.threads);
+  return run(&bc);
+}

@@ -1,0 +1,214 @@
+/* fbnet derive: a task's architecture from a search run (threshold, then
+ * drop what cannot reach the head) as an arch file; optionally evaluate it
+ * with the shared supernet weights after BN re-calibration. */
+#include <cjson/cJSON.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+#include "core/fileio.h"
+#include "core/status.h"
+#include "io/safetensors.h"
+#include "nn/arch.h"
+#include "nn/multipath.h"
+#include "nn/net.h"
+#include "search/archdist.h"
+#include "search/derive.h"
+#include "search/search.h"
+#include "train/checkpoint.h"
+#include "train/mt_trainer.h"
+
+typedef struct derive_opts {
+  const char *run, *bits, *out, *eval_data;
+  int task, recal_images, batch, threads, no_recal, json;
+  double thresh;
+} derive_opts;
+
+/* The supernet of a run, built with one task's head, its build options and
+ * arch text from RUN/supernet.safetensors. */
+static fb_net *load_supernet(const derive_opts *o, unsigned task, unsigned *run_tasks,
+                             fb_status *st) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/supernet.safetensors", o->run);
+  fb_st_file f;
+  if (fb_safetensors_read(path, &f, st)) return NULL;
+  fb_net *net = NULL;
+  const char *text = fb_st_meta(&f, "arch_json"), *v;
+  if (!text) {
+    fb_fail(st, "%s: no arch_json metadata (not written by fbnet search)", path);
+    goto done;
+  }
+  fb_build_opts b = fb_build_opts_default();
+  if ((v = fb_st_meta(&f, "input_size"))) b.input_size = atoi(v);
+  if ((v = fb_st_meta(&f, "width"))) b.width = atof(v);
+  if ((v = fb_st_meta(&f, "num_classes"))) b.num_classes = atoi(v);
+  if ((v = fb_st_meta(&f, "num_cats"))) b.num_cats = atoi(v);
+  if ((v = fb_st_meta(&f, "num_seg_classes"))) b.num_seg_classes = atoi(v);
+  if ((v = fb_st_meta(&f, "det_width"))) b.det_width = atoi(v);
+  if ((v = fb_st_meta(&f, "seg_width"))) b.seg_width = atoi(v);
+  if ((v = fb_st_meta(&f, "det_depth"))) b.det_depth = atoi(v);
+  *run_tasks = (v = fb_st_meta(&f, "tasks")) ? (unsigned)atoi(v) : 0;
+  if (!(*run_tasks & task)) {
+    fb_fail(st, "%s: the run did not search %s", path, fb_search_task_name(task));
+    goto done;
+  }
+  b.standard_padding = 1;
+  b.tasks = task;
+  fb_arch *a = fb_arch_parse(text, path, st);
+  if (!a) goto done;
+  net = fb_net_build(a, &b, 1, st);
+  fb_arch_free(a);
+done:
+  fb_st_file_free(&f);
+  return net;
+}
+
+/* The run's final distributions from RUN/checkpoint.safetensors. */
+static int load_dist(const derive_opts *o, fb_net *net, fb_archdist *d, fb_status *st) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", o->run);
+  fb_st_file f;
+  if (fb_safetensors_read(path, &f, st)) return -1;
+  int rc = -1;
+  const char *state = fb_st_meta(&f, "search");
+  cJSON *js = state ? cJSON_Parse(state) : NULL;
+  const cJSON *ad = js ? cJSON_GetObjectItemCaseSensitive(js, "archdist") : NULL;
+  if (!ad) fb_fail(st, "%s: no search state (metadata 'search')", path);
+  else if (fb_archdist_from_cjson(d, ad, st) == 0) rc = 0;
+  if (rc == 0 && d->B != net->mp->n_bits) {
+    rc = fb_fail(st, "%s: the search state has %d bits, the supernet %d", path, d->B,
+                 net->mp->n_bits);
+    fb_archdist_free(d);
+  }
+  cJSON_Delete(js);
+  fb_st_file_free(&f);
+  return rc;
+}
+
+/* The task's mask: --bits, or the run's distribution thresholded. */
+static int task_mask(const derive_opts *o, fb_net *net, unsigned task, unsigned run_tasks,
+                     uint8_t *mask, double *probs, fb_status *st) {
+  if (o->bits) return fb_mask_from_string(o->bits, net->mp->n_bits, mask, st);
+  fb_archdist d;
+  if (load_dist(o, net, &d, st)) return -1;
+  unsigned list[FB_SEARCH_MAX_TASKS];
+  int T = fb_search_task_list(run_tasks, list), t = 0;
+  while (t < T && list[t] != task) t++;
+  fb_archdist_derive(&d, t, o->thresh, mask);
+  for (int b = 0; b < d.B; b++) probs[b] = fb_archdist_prob(&d, t, b);
+  fb_archdist_free(&d);
+  return 0;
+}
+
+static int eval_shared(const derive_opts *o, fb_net *net, unsigned task, fb_status *st) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/supernet.safetensors", o->run);
+  fb_mt_dataset train = {0}, val = {0};
+  fb_mt_metrics m;
+  int rc = -1;
+  if (fb_net_plan(net, o->batch, 1, st) || fb_weights_load(path, net, st)) goto done;
+  if (fb_mt_load_split((int)task, o->eval_data, "val", 0, &val, st)) goto done;
+  if (!o->no_recal) {
+    if (fb_mt_load_split((int)task, o->eval_data, "train", o->recal_images, &train, st) ||
+        fb_bn_recalibrate(net, &train, o->recal_images, o->threads, 1, st))
+      goto done;
+  }
+  if (fb_mt_evaluate(net, &val, (int)task, o->threads, NULL, &m, st)) goto done;
+  char js[4096];
+  fb_mt_metrics_json(&m, js, sizeof js);
+  fprintf(o->json ? stdout : stderr, "%s\n", js);
+  rc = 0;
+done:
+  fb_mt_dataset_free(&train);
+  fb_mt_dataset_free(&val);
+  return rc;
+}
+
+static int run(const derive_opts *o, unsigned task, fb_status *st) {
+  unsigned run_tasks = 0;
+  fb_net *net = load_supernet(o, task, &run_tasks, st);
+  if (!net) return -1;
+  const int B = net->mp->n_bits;
+  uint8_t *mask = fb_xcalloc((size_t)B + 1, 1);
+  double *probs = fb_xcalloc((size_t)B + 1, sizeof *probs);
+  int rc = task_mask(o, net, task, run_tasks, mask, probs, st);
+  char *text = NULL;
+  if (rc == 0) {
+    char src[1200];
+    snprintf(src, sizeof src, "%s/supernet.safetensors", o->run);
+    text = fb_derive_arch_json(net, mask, task, src, o->bits ? NULL : probs, -1, st);
+    rc = text ? 0 : -1;
+  }
+  if (rc == 0) {
+    fb_count c;
+    rc = fb_derive_count(text, net, task, &c, st);
+    if (rc == 0)
+      fprintf(stderr, "fbnet derive: %s: %.3f M MACs, %.4f M params at %d px, width %g\n",
+              fb_search_task_name(task), c.macs / 1e6, c.params / 1e6, net->opts.input_size,
+              net->opts.width);
+  }
+  if (rc == 0) rc = o->out ? fb_write_text_atomic(o->out, text, st) : (fputs(text, stdout), 0);
+  if (rc == 0 && o->eval_data) {
+    fb_graph_set_mask(&net->g, mask);
+    rc = eval_shared(o, net, task, st);
+  }
+  free(text);
+  free(mask);
+  free(probs);
+  fb_net_free(net);
+  return rc;
+}
+
+int cmd_derive(int argc, char **argv) {
+  derive_opts o = {0};
+  o.task = -1;
+  o.thresh = 0.5;
+  o.recal_images = 512;
+  o.batch = 32;
+  const arg_opt opts[] = {
+      {"--run", ARG_STRING, &o.run, 0, 0, NULL, "search run directory (required)"},
+      {"--task", ARG_CHOICE, &o.task, 0, 0, "cls|det|seg", "which task's architecture (required)"},
+      {"--thresh", ARG_DOUBLE, &o.thresh, 0.01, 0.99, NULL, "keep a bit when p > THRESH (0.5)"},
+      {"--bits", ARG_STRING, &o.bits, 0, 0, NULL,
+       "derive this bit string ('0101...', one per supernet bit) instead of the search result"},
+      {"--out", ARG_STRING, &o.out, 0, 0, NULL, "write the arch file here (default: stdout)"},
+      {"--eval-data", ARG_STRING, &o.eval_data, 0, 0, NULL,
+       "evaluate the subnet with the shared supernet weights on DIR/val (the task's standard "
+       "format), after BN re-calibration on DIR/train"},
+      {"--recal-images", ARG_INT, &o.recal_images, 1, 1000000, NULL,
+       "images for BN re-calibration (default 512)"},
+      {"--no-recal", ARG_FLAG, &o.no_recal, 0, 0, NULL, "evaluate with the supernet's BN statistics"},
+      {"--batch", ARG_INT, &o.batch, 1, 4096, NULL, "batch for re-calibration/eval (32)"},
+      {"--threads", ARG_INT, &o.threads, 1, 1024, NULL, "OpenMP threads (default: all cores)"},
+      {"--json", ARG_FLAG, &o.json, 0, 0, NULL, "print the eval metrics as JSON on stdout"},
+  };
+  const arg_spec spec = {
+      "fbnet derive --run RUN_DIR --task cls|det|seg [--thresh 0.5] [--out FILE] [--eval-data DIR]",
+      "Derives a task's architecture from a search run: bits with p > THRESH are kept, then\n"
+      "every block and connection that cannot reach the task's head is dropped. Prints the\n"
+      "arch file (or writes --out). With --eval-data, evaluates that subnet inside the supernet\n"
+      "with the shared weights after re-computing its BN statistics.",
+      opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL};
+  int rc = args_parse(&spec, argc, argv);
+  if (rc) return rc > 0 ? 0 : 2;
+  if (!o.run || o.task < 0) {
+    fprintf(stderr, "fbnet derive: --run and --task are required (see --help)\n");
+    return 2;
+  }
+  if (o.json && !o.out) {
+    fprintf(stderr, "fbnet derive: --json prints the metrics on stdout: give --out FILE for "
+            "the arch file\n");
+    return 2;
+  }
+  if (o.threads) omp_set_num_threads(o.threads);
+  static const unsigned tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
+  fb_status st = {{0}};
+  if (run(&o, tasks[o.task], &st)) {
+    fprintf(stderr, "fbnet derive: error: %s\n", st.msg);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,148 @@
+/* fbnet search: FBNetV5 multi-task architecture search on a proxy set
+ * (src/search/search.h, docs/search.md). */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+#include "search/search.h"
+
+/* "cls,det,seg" -> FB_TASK_* bits; 0 with a message on a bad list. */
+unsigned parse_task_list(const char *s, const char *cmd) {
+  unsigned tasks = 0;
+  char buf[64];
+  snprintf(buf, sizeof buf, "%s", s);
+  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    unsigned t = strcmp(tok, "cls") == 0 ? FB_TASK_CLS : strcmp(tok, "det") == 0 ? FB_TASK_DET
+               : strcmp(tok, "seg") == 0 ? FB_TASK_SEG : 0;
+    if (!t || (tasks & t)) {
+      fprintf(stderr, "%s: --tasks: '%s' is %s (a comma-separated list of cls, det, seg)\n", cmd,
+              tok, t ? "given twice" : "not a task");
+      return 0;
+    }
+    tasks |= t;
+  }
+  if (!tasks) fprintf(stderr, "%s: --tasks is empty\n", cmd);
+  return tasks;
+}
+
+/* "det=30,seg=20" -> values[0..2] for cls, det, seg; -1 on error. */
+static int parse_task_values(const char *s, const char *opt, double *values) {
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s", s);
+  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    char *eq = strchr(tok, '=');
+    char *end = NULL;
+    double v = eq ? strtod(eq + 1, &end) : 0;
+    int slot = !eq ? -1 : strncmp(tok, "cls=", 4) == 0 ? 0 : strncmp(tok, "det=", 4) == 0 ? 1
+             : strncmp(tok, "seg=", 4) == 0 ? 2 : -1;
+    if (slot < 0 || !end || *end || !(v >= 0) || v > 1e12) {
+      fprintf(stderr, "fbnet search: %s: '%s' must look like task=VALUE with task cls, det or seg "
+              "and VALUE >= 0 (e.g. %s det=30)\n", opt, tok, opt);
+      return -1;
+    }
+    values[slot] = v;
+  }
+  return 0;
+}
+
+int cmd_search(int argc, char **argv) {
+  fb_search_cfg c = fb_search_cfg_default();
+  const char *tasks = "cls,det,seg", *gamma = NULL, *targets = NULL;
+  int input = -1, batch = -1, seed = -1, threads = 0, optimizer = -1, det_width = 0,
+      seg_width = 0, det_depth = -2, resume = 0, quiet = 0, limit = 0;
+  double width = -1, lr = -1, wd = -1, warmup = -1, theta_lr = -1, init_prob = -1, rho_clip = -1,
+         lambda = -1, thresh = -1, steps = -1, ckpt = -1, stop_after = -1;
+  const arg_opt opts[] = {
+      {"--data", ARG_STRING, &c.data_dir, 0, 0, NULL, "proxy set written by 'fbnet label' (required)"},
+      {"--out", ARG_STRING, &c.out_dir, 0, 0, NULL, "run directory (default runs/search)"},
+      {"--tasks", ARG_STRING, &tasks, 0, 0, NULL, "tasks to search, e.g. cls,det,seg (default) or det"},
+      {"--supernet", ARG_STRING, &c.supernet_path, 0, 0, NULL,
+       "supernet arch file (default archs/fbnetv5_supernet.json)"},
+      {"--input", ARG_INT, &input, 32, 2048, NULL, "input size, a multiple of 32 (default 64)"},
+      {"--width", ARG_DOUBLE, &width, 0.05, 4.0, NULL, "width multiplier (default 1.0)"},
+      {"--steps", ARG_DOUBLE, &steps, 1, 1e9, NULL, "search steps (default 3000)"},
+      {"--batch", ARG_INT, &batch, 1, 65536, NULL, "images per step (default 32)"},
+      {"--warmup", ARG_DOUBLE, &warmup, 0, 0.99, NULL,
+       "fraction of the steps that train the weights only, theta frozen (default 0.25)"},
+      {"--optimizer", ARG_CHOICE, &optimizer, 0, 0, "sgd|adamw",
+       "supernet weights (default adamw lr 2e-3 wd 0.05; sgd: lr 0.1 momentum 0.9 nesterov wd 4e-5)"},
+      {"--lr", ARG_DOUBLE, &lr, 1e-8, 100, NULL, "peak learning rate of the weights (cosine)"},
+      {"--wd", ARG_DOUBLE, &wd, 0, 1, NULL, "weight decay (conv/linear weights)"},
+      {"--theta-lr", ARG_DOUBLE, &theta_lr, 1e-6, 1, NULL,
+       "Adam learning rate of the architecture logits (default 5e-3)"},
+      {"--init-prob", ARG_DOUBLE, &init_prob, 0.01, 0.99, NULL,
+       "initial probability of keeping each bit (default 0.6)"},
+      {"--rho-clip", ARG_DOUBLE, &rho_clip, 0, 100, NULL, "clip importance weights (0: off, default)"},
+      {"--gamma", ARG_STRING, &gamma, 0, 0, NULL, "per-task loss weights, e.g. cls=1,det=0.5 (default 1)"},
+      {"--flops-target", ARG_STRING, &targets, 0, 0, NULL,
+       "per-task MACs targets in millions, e.g. cls=10,det=30 (default none)"},
+      {"--flops-lambda", ARG_DOUBLE, &lambda, 0, 1e6, NULL,
+       "weight of the resource term lambda * max(0, MACs/target - 1) in the reward (default 1)"},
+      {"--thresh", ARG_DOUBLE, &thresh, 0.01, 0.99, NULL, "keep a bit when p > THRESH (default 0.5)"},
+      {"--det-width", ARG_INT, &det_width, 8, 1024, NULL,
+       "detection head channels (default 32: a light head for the search)"},
+      {"--det-depth", ARG_INT, &det_depth, -1, 8, NULL, "detection tower depth (default 1; -1: none)"},
+      {"--seg-width", ARG_INT, &seg_width, 8, 1024, NULL, "segmentation head channels (default 16)"},
+      {"--train-limit", ARG_INT, &limit, 1, 100000000, NULL, "use the first N proxy images"},
+      {"--ckpt-every", ARG_DOUBLE, &ckpt, 1, 1e9, NULL, "steps between checkpoints (default 250)"},
+      {"--stop-after", ARG_DOUBLE, &stop_after, 1, 1e9, NULL,
+       "stop after N steps of this invocation (checkpoint written; continue with --resume)"},
+      {"--seed", ARG_INT, &seed, 0, 2147483647, NULL, "random seed (default 1)"},
+      {"--threads", ARG_INT, &threads, 1, 1024, NULL, "OpenMP threads (default: all cores)"},
+      {"--resume", ARG_FLAG, &resume, 0, 0, NULL, "continue from OUT/checkpoint.safetensors"},
+      {"--quiet", ARG_FLAG, &quiet, 0, 0, NULL, "no progress output"},
+  };
+  const arg_spec spec = {
+      "fbnet search --data PROXY_DIR [--tasks cls,det,seg] [--out RUN_DIR] [options]",
+      "Searches one architecture per task in ONE run (FBNetV5): the supernet is trained on the\n"
+      "proxy set with every task head; each step samples one architecture from the mixture of\n"
+      "the tasks' distributions, runs one forward and one backward, and updates every task's\n"
+      "distribution by REINFORCE with importance weights. Writes RUN_DIR/<task>.json (derived\n"
+      "architectures, trainable with 'fbnet train'), summary.txt/.json, search.jsonl (per step),\n"
+      "checkpoint.safetensors (for --resume) and supernet.safetensors (for 'fbnet derive').",
+      opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL};
+  int rc = args_parse(&spec, argc, argv);
+  if (rc) return rc > 0 ? 0 : 2;
+  if (!c.data_dir) {
+    fprintf(stderr, "fbnet search: --data PROXY_DIR is required (make one with 'fbnet label'; "
+            "see --help)\n");
+    return 2;
+  }
+  if (!(c.tasks = parse_task_list(tasks, "fbnet search"))) return 2;
+  if (gamma && parse_task_values(gamma, "--gamma", c.gamma)) return 2;
+  if (targets && parse_task_values(targets, "--flops-target", c.flops_target)) return 2;
+  for (int k = 0; k < FB_SEARCH_MAX_TASKS; k++) c.flops_target[k] *= 1e6;
+  if (optimizer == 0) c.optim = fb_optim_sgd_default();
+  if (input > 0) c.build.input_size = input;
+  if (width > 0) c.build.width = width;
+  if (steps > 0) c.steps = (long)steps;
+  if (batch > 0) c.batch = batch;
+  if (warmup >= 0) c.warmup_frac = warmup;
+  if (lr > 0) c.optim.lr = (float)lr;
+  if (wd >= 0) c.optim.weight_decay = (float)wd;
+  if (theta_lr > 0) c.theta_lr = theta_lr;
+  if (init_prob > 0) c.init_prob = init_prob;
+  if (rho_clip >= 0) c.rho_clip = rho_clip;
+  if (lambda >= 0) c.flops_lambda = lambda;
+  if (thresh > 0) c.derive_thresh = thresh;
+  if (ckpt > 0) c.ckpt_every = (long)ckpt;
+  if (seed >= 0) c.seed = (uint64_t)seed;
+  if (stop_after > 0) c.stop_after = (long)stop_after;
+  if (det_width > 0) c.build.det_width = det_width;
+  if (seg_width > 0) c.build.seg_width = seg_width;
+  if (det_depth > -2) c.build.det_depth = det_depth;
+  c.train_limit = limit;
+  c.threads = threads > 0 ? threads : 1;
+  c.resume = resume;
+  c.quiet = quiet;
+  if (threads) omp_set_num_threads(threads);
+  fb_status st = {{0}};
+  if (fb_search_run(&c, &st)) {
+    fprintf(stderr, "fbnet search: error: %s\n", st.msg);
+    return 1;
+  }
+  return 0;
+}
