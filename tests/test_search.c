@@ -159,7 +159,56 @@ done:
   fb_mt_dataset_free(&d);
 }
 
+/* The resource term: with a MACs target below every architecture's cost,
+ * the reward grows with the MACs of the sampled network, so the search must
+ * turn bits off, the expensive ones first. */
+static void test_flops_target(void) {
+  fb_status st = {{0}};
+  fb_mt_dataset d;
+  fb_synth_dataset(32, 32, 3, 4, &d, &st);
+  fb_net *net = build(FB_TASK_SEG, &d, 4, &st);
+  CHECK(net != NULL, "seg supernet: %s", st.msg);
+  if (!net) goto done;
+  uint8_t none[B] = {0};
+  const double min_macs = fb_mp_task_cost(net, none, FB_TASK_SEG).macs;
+  const double max_macs = fb_mp_task_cost(net, NULL, FB_TASK_SEG).macs;
+  fb_search_cfg c = fb_search_cfg_default();
+  c.tasks = FB_TASK_SEG;
+  c.steps = 300;
+  c.warmup_frac = 0.05;
+  c.theta_lr = 0.05;
+  c.flops_target[2] = min_macs;
+  c.flops_lambda = 20.0 * min_macs / (max_macs - min_macs); /* ~20 between none and all */
+  fb_searcher e;
+  CHECK(fb_searcher_init(&e, &c, net, &st) == 0, "searcher: %s", st.msg);
+  fb_loader_cfg lc = fb_loader_cfg_default(32, 3, 4, 1);
+  fb_loader *l = fb_loader_create(&d, &lc, &st);
+  long epoch = 0;
+  fb_loader_start_epoch(l, epoch);
+  double first_pen = 0, last_pen = 0;
+  for (long s = 0; s < c.steps; s++) {
+    const fb_batch *b = fb_loader_next(l);
+    if (!b) {
+      fb_loader_start_epoch(l, ++epoch);
+      b = fb_loader_next(l);
+    }
+    fb_search_step_info o;
+    if (fb_searcher_step(&e, b, &o, &st)) break;
+    if (s < 30) first_pen += o.pen[0] / 30;
+    if (s >= c.steps - 30) last_pen += o.pen[0] / 30;
+  }
+  const int on = fb_archdist_num_on(&e.dist, 0);
+  CHECK(on <= 2, "a tight MACs target turns bits off: %d of 7 still on", on);
+  CHECK(last_pen < 0.5 * first_pen, "the resource penalty falls (%.3f -> %.3f)", first_pen, last_pen);
+  fb_searcher_free(&e);
+  fb_loader_free(l);
+  fb_net_free(net);
+done:
+  fb_mt_dataset_free(&d);
+}
+
 int main(void) {
+  test_flops_target();
   test_loss_weighting();
   test_planted_search();
   return check_report("test_search");

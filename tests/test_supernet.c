@@ -15,6 +15,7 @@
 #include "nn/multipath.h"
 #include "nn/net.h"
 #include "search/derive.h"
+#include "train/optim.h"
 
 
 static fb_net *build_text(const char *text, unsigned tasks, int size, double width,
@@ -344,6 +345,43 @@ static void test_shared_gradients(void) {
   free(text);
 }
 
+/* The optimizer leaves the parameters of skipped blocks alone (no weight
+ * decay, no momentum drift), as PyTorch skips parameters without gradients,
+ * and counts AdamW steps per slot. */
+static void test_optimizer_skips_skipped_blocks(void) {
+  fb_status st = {{0}};
+  fb_net *net = build_text(TINY, FB_TASK_CLS, 32, 1.0, &st);
+  CHECK(net && fb_net_plan(net, 2, 1, &st) == 0, "tiny: %s", st.msg);
+  if (!net) return;
+  fb_params *p = &net->g.params;
+  const int skipped = fb_params_find(p, "s0.p0.0.dw.conv.weight");
+  const int kept = fb_params_find(p, "s0.p0.1.dw.conv.weight");
+  CHECK(skipped >= 0 && kept >= 0 && p->used && p->steps, "slots found, usage tracked");
+  if (skipped < 0 || kept < 0 || !p->used || !p->steps) goto done;
+  fb_optim_cfg o = fb_optim_adamw_default();
+  o.weight_decay = 0.1f;
+  uint8_t on[7] = {1, 1, 1, 1, 1, 1, 1}, off[7] = {1, 0, 1, 1, 1, 1, 1};
+  for (int step = 1; step <= 3; step++) { /* all on, then bit 1 off twice */
+    fb_graph_set_mask(&net->g, step == 1 ? on : off);
+    for (size_t i = 0; i < (size_t)2 * 3 * 32 * 32; i++) fb_net_input(net)[i] = (float)(i % 7) - 3;
+    fb_net_labels(net)[0] = 1;
+    fb_net_labels(net)[1] = 2;
+    const float before_s = fb_param_data(p, skipped)[0], before_k = fb_param_data(p, kept)[0];
+    fb_params_zero_grad(p);
+    fb_net_forward(net, 1);
+    fb_net_backward(net);
+    fb_optim_step(p, &o, 0.01f, step);
+    if (step > 1) {
+      CHECK(fb_param_data(p, skipped)[0] == before_s, "step %d: skipped block's weight unchanged", step);
+      CHECK(fb_param_data(p, kept)[0] != before_k, "step %d: active block's weight updated", step);
+    }
+  }
+  CHECK(p->steps[skipped] == 1.0f && p->steps[kept] == 3.0f,
+        "per-slot AdamW steps: skipped %g (1), active %g (3)", p->steps[skipped], p->steps[kept]);
+done:
+  fb_net_free(net);
+}
+
 /* ---- errors ------------------------------------------------------------------ */
 
 static void expect_error(const char *text, const char *fragment) {
@@ -391,6 +429,7 @@ int main(void) {
   test_derive_tiny();
   test_derived_equals_masked_supernet();
   test_shared_gradients();
+  test_optimizer_skips_skipped_blocks();
   test_errors();
   return check_report("test_supernet");
 }

@@ -139,7 +139,10 @@ static int plan_node(fb_graph *g, fb_node *nd, int batch, fb_status *st) {
 
 int fb_graph_plan(fb_graph *g, int batch, uint64_t seed, fb_status *st) {
   if (batch < 1) return fb_fail(st, "batch size must be >= 1 (got %d)", batch);
-  if (!g->params.data) fb_params_alloc(&g->params, seed);
+  if (!g->params.data) {
+    fb_params_alloc(&g->params, seed);
+    if (g->prune_dead) g->params.steps = fb_xcalloc((size_t)g->params.n + 1, sizeof(float));
+  }
   for (int i = 0; i < g->n; i++)
     if (plan_node(g, &g->nodes[i], batch, st) != 0) return -1;
   fb_grad_plan(g);
@@ -179,6 +182,19 @@ void fb_graph_liveness(const fb_graph *g, const uint8_t *act, const int *roots, 
   propagate_liveness(g, act, live);
 }
 
+/* params.used: the slots an active node uses (supernets). */
+static void mark_used_slots(fb_graph *g) {
+  fb_params *p = &g->params;
+  if (!p->used) p->used = fb_xmalloc((size_t)p->n + 1);
+  memset(p->used, 0, (size_t)p->n);
+  for (int i = 0; i < g->n; i++) {
+    const fb_node *nd = &g->nodes[i];
+    if (!nd->op || !nd->active) continue;
+    for (int k = 0; k < nd->args.n_par; k++)
+      if (nd->par[k] >= 0) p->used[nd->par[k]] = 1;
+  }
+}
+
 void fb_graph_set_mask(fb_graph *g, const uint8_t *mask) {
   for (int i = 0; i < g->n; i++) {
     fb_node *nd = &g->nodes[i];
@@ -203,6 +219,7 @@ void fb_graph_set_mask(fb_graph *g, const uint8_t *mask) {
   propagate_liveness(g, act, live);
   for (int i = 0; i < g->n; i++)
     if (g->nodes[i].op && !live[i]) g->nodes[i].active = 0;
+  mark_used_slots(g);
 }
 
 int fb_graph_source(const fb_graph *g, int id) {

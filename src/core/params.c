@@ -16,6 +16,8 @@ void fb_params_free(fb_params *s) {
   free(s->grad);
   free(s->m1);
   free(s->m2);
+  free(s->used);
+  free(s->steps);
   memset(s, 0, sizeof *s);
 }
 

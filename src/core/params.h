@@ -25,6 +25,13 @@ typedef struct fb_params {
   int n, cap;
   size_t total;
   float *data, *grad, *m1, *m2; /* m1/m2: optimizer moments (momentum, Adam) */
+  /* Supernets (NULL otherwise): used[i] = 0 when no active node uses slot i in
+   * this step (a skipped block): the optimizer leaves it alone, as PyTorch's
+   * optimizers skip parameters without a gradient; steps[i] counts the
+   * updates of slot i (its AdamW bias correction, like PyTorch's per-parameter
+   * step; saved in checkpoints). */
+  uint8_t *used;
+  float *steps;
 } fb_params;
 
 void fb_params_init(fb_params *s);

@@ -78,7 +78,7 @@ static int add_chain(mp_builder *b, int first, int n, int x, int stage, int path
   int k = 0;
   for (int i = first; i < first + n; i++) {
     for (int c = 0; c < mp->rows[i].repeat; c++, k++) {
-      char name[48];
+      char name[64];
       snprintf(name, sizeof name, "%s.%d", prefix, k);
       if ((x = add_block(b, &mp->rows[i], i, c, x, FB_ELEM_BLOCK, stage, path, name, st)) < 0)
         return -1;

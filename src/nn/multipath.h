@@ -30,7 +30,7 @@ typedef struct fb_mp_elem {
   int copy;         /* block: which copy of the row's repeat */
   int bit;          /* searchable bit, -1: always kept */
   int first, last;  /* node range [first, last]; last is the element's output */
-  char name[48];    /* "stem.1", "s2.p2.3", "s3.open", "s3.f0to3" */
+  char name[64];    /* "stem.1", "s2.p2.3", "s3.open", "s3.f0to3" */
 } fb_mp_elem;
 
 typedef struct fb_mp_net {

@@ -28,8 +28,8 @@ int fb_checkpoint_write(const char *path, const fb_net *net, const fb_ema *ema, 
                         long step, const char *const *extra_meta, fb_status *st) {
   const fb_params *p = &net->g.params;
   int n_kinds = ema ? 4 : 3;
-  fb_st_entry *e = fb_xcalloc((size_t)p->n * n_kinds, sizeof *e);
-  char **names = fb_xcalloc((size_t)p->n * n_kinds, sizeof *names);
+  fb_st_entry *e = fb_xcalloc((size_t)p->n * n_kinds + 1, sizeof *e);
+  char **names = fb_xcalloc((size_t)p->n * n_kinds + 1, sizeof *names);
   int m = 0;
   for (int k = 0; k < n_kinds; k++)
     for (int i = 0; i < p->n; i++) {
@@ -40,6 +40,14 @@ int fb_checkpoint_write(const char *path, const fb_net *net, const fb_ema *ema, 
       e[m].data = kind_base(p, ema, k) + p->p[i].offset;
       m++;
     }
+  if (p->steps) { /* per-slot update counts (supernets) */
+    names[m] = fb_xstrdup("optim.steps");
+    e[m].name = names[m];
+    e[m].rank = 1;
+    e[m].dims[0] = p->n;
+    e[m].data = p->steps;
+    m++;
+  }
   char epoch_s[32], step_s[32];
   snprintf(epoch_s, sizeof epoch_s, "%d", epoch);
   snprintf(step_s, sizeof step_s, "%ld", step);
@@ -98,6 +106,15 @@ int fb_checkpoint_read(const char *path, fb_net *net, fb_ema *ema, int *epoch, l
       restore_kind(&f, path, p, p->m1, "m1", st) || restore_kind(&f, path, p, p->m2, "m2", st))
     goto done;
   if (ema && restore_kind(&f, path, p, ema->shadow, "ema", st)) goto done;
+  if (p->steps) {
+    const fb_st_tensor *t = fb_st_find(&f, "optim.steps");
+    if (!t || t->numel != (size_t)p->n) {
+      fb_fail(st, "%s: tensor 'optim.steps' (%d per-slot update counts) missing or of the wrong "
+              "size", path, p->n);
+      goto done;
+    }
+    memcpy(p->steps, t->data, (size_t)p->n * sizeof(float));
+  }
   if (extra_key) {
     const char *v = fb_st_meta(&f, extra_key);
     if (!v) {

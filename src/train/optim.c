@@ -123,14 +123,15 @@ void fb_optim_step(fb_params *s, const fb_optim_cfg *c, float lr, long step) {
 #pragma omp parallel for schedule(dynamic, 1)
   for (int i = 0; i < s->n; i++) {
     const fb_param *q = &s->p[i];
-    if (q->group == FB_PG_BUFFER) continue;
+    if (q->group == FB_PG_BUFFER || (s->used && !s->used[i])) continue;
+    const long t = s->steps ? (long)(s->steps[i] += 1.0f) : step;
     float wd = q->group == FB_PG_WEIGHT ? c->weight_decay : 0.0f;
     float *p = s->data + q->offset, *g = s->grad + q->offset;
     float *m1 = s->m1 + q->offset, *m2 = s->m2 + q->offset;
     if (c->kind == FB_OPT_SGD)
       fb_sgd_update(p, g, m1, q->numel, lr, c->momentum, c->nesterov, wd);
     else
-      fb_adamw_update(p, g, m1, m2, q->numel, lr, c->beta1, c->beta2, c->eps, wd, step);
+      fb_adamw_update(p, g, m1, m2, q->numel, lr, c->beta1, c->beta2, c->eps, wd, t);
   }
 }
 
