@@ -19,7 +19,8 @@ LDFLAGS += -fopenmp $(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined,
 comma := ,
 
 LIB_SRC  := $(shell find src -name '*.c' | sort)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+ARCHS    := $(sort $(wildcard archs/*.json))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/builtin_archs_data.o
 CLI_SRC  := $(shell find tools -name '*.c' | sort)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
@@ -30,6 +31,13 @@ all: deps-check $(BUILD)/fbnet
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/builtin_archs_data.c: $(ARCHS) scripts/embed_archs.sh
+	@mkdir -p $(dir $@)
+	bash scripts/embed_archs.sh $@ $(ARCHS)
+
+$(BUILD)/gen/builtin_archs_data.o: $(BUILD)/gen/builtin_archs_data.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libfbnet.a: $(LIB_OBJ)

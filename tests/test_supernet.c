@@ -12,6 +12,7 @@
 #include "tiny_supernet.h"
 #include "core/rng.h"
 #include "nn/arch.h"
+#include "nn/builtin_archs.h"
 #include "nn/multipath.h"
 #include "nn/net.h"
 #include "search/derive.h"
@@ -63,6 +64,8 @@ static void test_fbnetv5_layout(void) {
   char *text = read_file("archs/fbnetv5_supernet.json");
   CHECK(text != NULL, "archs/fbnetv5_supernet.json readable (run from the repo root)");
   if (!text) return;
+  const char *builtin = fb_builtin_arch_text("fbnetv5_supernet");
+  CHECK(builtin && strcmp(builtin, text) == 0, "builtin:fbnetv5_supernet is the file's text");
   fb_net *net = build_text(text, FB_TASK_CLS | FB_TASK_DET | FB_TASK_SEG, 224, 1.0, &st);
   CHECK(net != NULL, "supernet builds: %s", st.msg);
   if (net) {

@@ -247,7 +247,7 @@ int bench_search(int argc, char **argv) {
   const arg_opt opts[] = {
       {"--tasks", ARG_STRING, &bc.tasks, 0, 0, NULL, "tasks in order (default cls,det,seg)"},
       {"--supernet", ARG_STRING, &bc.supernet, 0, 0, NULL,
-       "supernet arch file (default archs/fbnetv5_supernet.json)"},
+       "supernet arch file (default builtin:fbnetv5_supernet)"},
       {"--input", ARG_INT, &bc.input, 32, 2048, NULL, "input size (default: the search's, 64)"},
       {"--width", ARG_DOUBLE, &bc.width, 0.05, 4, NULL, "width multiplier (default: the search's, 1.0)"},
       {"--batch", ARG_INT, &bc.batch, 1, 4096, NULL, "images per step (default 32)"},

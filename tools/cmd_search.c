@@ -60,7 +60,7 @@ int cmd_search(int argc, char **argv) {
       {"--out", ARG_STRING, &c.out_dir, 0, 0, NULL, "run directory (default runs/search)"},
       {"--tasks", ARG_STRING, &tasks, 0, 0, NULL, "tasks to search, e.g. cls,det,seg (default) or det"},
       {"--supernet", ARG_STRING, &c.supernet_path, 0, 0, NULL,
-       "supernet arch file (default archs/fbnetv5_supernet.json)"},
+       "supernet arch file (default builtin:fbnetv5_supernet, the compiled-in archs/fbnetv5_supernet.json)"},
       {"--input", ARG_INT, &input, 32, 2048, NULL, "input size, a multiple of 32 (default 64)"},
       {"--width", ARG_DOUBLE, &width, 0.05, 4.0, NULL, "width multiplier (default 1.0)"},
       {"--steps", ARG_DOUBLE, &steps, 1, 1e9, NULL, "search steps (default 3000)"},

@@ -13,6 +13,7 @@
 #include "core/jsonutil.h"
 #include "core/status.h"
 #include "nn/blocks.h"
+#include "nn/builtin_archs.h"
 
 enum { ARCH_MAX_BYTES = 16 << 20, ARCH_MAX_ROWS = 4096 };
 
@@ -242,6 +243,14 @@ fb_arch *fb_arch_parse(const char *json_text, const char *path_for_errors, fb_st
 }
 
 fb_arch *fb_arch_load(const char *path, fb_status *st) {
+  if (strncmp(path, "builtin:", 8) == 0) { /* an arch file compiled into the library */
+    const char *builtin = fb_builtin_arch_text(path + 8);
+    if (!builtin) {
+      fb_fail(st, "%s: no such builtin arch (builtin:fbnetv3_a, builtin:fbnetv5_supernet)", path);
+      return NULL;
+    }
+    return fb_arch_parse(builtin, path, st);
+  }
   size_t n = 0;
   char *text = fb_read_file(path, ARCH_MAX_BYTES, &n, st);
   if (!text) return NULL;

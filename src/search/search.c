@@ -27,7 +27,7 @@
 fb_search_cfg fb_search_cfg_default(void) {
   fb_search_cfg c;
   memset(&c, 0, sizeof c);
-  c.supernet_path = "archs/fbnetv5_supernet.json";
+  c.supernet_path = "builtin:fbnetv5_supernet"; /* archs/fbnetv5_supernet.json, compiled in */
   c.out_dir = "runs/search";
   c.tasks = FB_TASK_CLS | FB_TASK_DET | FB_TASK_SEG;
   c.build = fb_build_opts_default();
