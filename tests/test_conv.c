@@ -317,7 +317,7 @@ static void test_conv_null_grads(fb_rng *r) {
   memset(&s, 0, sizeof s);
   s.a = conv_args(2, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1);
   if (inst_make(&s, &fb_op_conv2d, r) != 0) return;
-  for (int impl = 1; impl <= 3; impl++) {
+  for (int impl = 1; impl <= 3; impl++) { /* (impl 4, sgemm, needs a 1x1 map) */
     fb_op_ctx ctx = {0};
     fb_conv2d_force_impl(&ctx, impl);
     float *fx = to_float(s.x, s.nx), *fdy = to_float(s.dy, s.ny), *fy = fb_alloc_floats(s.ny);
@@ -373,6 +373,25 @@ static void test_linear(fb_rng *r) {
 /* scripts/run_tests.sh sets OMP_WAIT_POLICY=passive: busy-waiting OpenMP
  * workers make this test (serial reference code between short parallel
  * regions) many times slower on a shared machine. */
+/* A 1x1 conv on a 1x1 map (the classification head's fc conv) runs as an
+ * sgemm (impl 4, and the automatic choice): against the reference, with and
+ * without bias, and with din/dw skipped. */
+static void test_conv_gemm(fb_rng *r) {
+  static const int shapes[][4] = {{32, 24, 40, 1}, {3, 7, 5, 0}, {1, 16, 9, 1}};
+  for (int k = 0; k < 3; k++) {
+    inst s;
+    memset(&s, 0, sizeof s);
+    const int *sh = shapes[k];
+    s.a = conv_args(sh[0], sh[1], 1, 1, sh[2], 1, 1, 1, 1, 0, 0, 0, 0, 1, sh[3]);
+    if (inst_make(&s, &fb_op_conv2d, r) != 0) return;
+    ref_run(&fb_op_conv2d, &s);
+    double e4 = fast_check(&fb_op_conv2d, &s, 4, NULL), e0 = fast_check(&fb_op_conv2d, &s, 0, NULL);
+    CHECK(e4 < 1e-4 && e0 < 1e-4, "1x1 conv on a 1x1 map, n %d ci %d co %d: sgemm rel err %.3g, "
+          "auto %.3g", sh[0], sh[1], sh[2], e4, e0);
+    inst_free(&s);
+  }
+}
+
 int main(void) {
   fb_rng r;
   fb_rng_seed(&r, 20261128);
@@ -381,6 +400,7 @@ int main(void) {
   test_conv_fixed(&r);
   test_conv_ctx_reuse(&r);
   test_conv_null_grads(&r);
+  test_conv_gemm(&r);
   test_linear(&r);
   return check_report("conv");
 }

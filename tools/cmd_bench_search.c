@@ -108,14 +108,29 @@ static uint8_t *make_masks(const bench_cfg *bc, int B, int n, fb_status *st) {
   return m;
 }
 
-/* Median seconds per search step for one set of tasks; -1 on error. */
-static double time_tasks(const bench_cfg *bc, unsigned tasks, int pruned,
-                         const fb_mt_dataset *d, double *macs, fb_status *st) {
-  fb_search_cfg c = fb_search_cfg_default();
-  c.tasks = tasks;
-  c.steps = 1000000;
-  c.warmup_frac = 0; /* theta updates run in every timed step */
-  c.batch = bc->batch;
+/* One timed configuration: a supernet with the heads of `tasks`, its loader
+ * and searcher, and the times of its steps. */
+typedef struct bench_run {
+  unsigned tasks;
+  int pruned;
+  fb_search_cfg c;
+  fb_net *net;
+  fb_loader *loader;
+  fb_searcher e;
+  double *dt;
+  double macs;
+} bench_run;
+
+static int run_open(bench_run *r, const bench_cfg *bc, unsigned tasks, int pruned,
+                    const fb_mt_dataset *d, int n_steps, fb_status *st) {
+  memset(r, 0, sizeof *r);
+  r->tasks = tasks;
+  r->pruned = pruned;
+  r->c = fb_search_cfg_default();
+  r->c.tasks = tasks;
+  r->c.steps = 1000000;
+  r->c.warmup_frac = 0; /* theta updates run in every timed step */
+  r->c.batch = bc->batch;
   fb_build_opts b = fb_build_opts_default();
   b.input_size = bc->input;
   b.width = bc->width;
@@ -128,55 +143,82 @@ static double time_tasks(const bench_cfg *bc, unsigned tasks, int pruned,
   b.seg_width = bc->seg_width;
   b.det_depth = bc->det_depth;
   fb_arch *arch = fb_arch_load(bc->supernet, st);
-  fb_net *net = arch ? fb_net_build(arch, &b, 1, st) : NULL;
+  r->net = arch ? fb_net_build(arch, &b, 1, st) : NULL;
   fb_arch_free(arch);
-  if (!net || fb_net_plan(net, bc->batch, 1, st)) {
-    fb_net_free(net);
-    return -1;
-  }
-  if (!pruned) fb_mp_keep_all_paths(net); /* the same supernet whatever the heads */
+  if (!r->net || fb_net_plan(r->net, bc->batch, 1, st)) return -1;
+  if (!pruned) fb_mp_keep_all_paths(r->net); /* the same supernet whatever the heads */
   fb_loader_cfg lc = fb_loader_cfg_default(bc->input, 3, bc->batch, 1);
   lc.drop_last = 1;
-  fb_loader *l = fb_loader_create(d, &lc, st);
-  fb_searcher e;
-  memset(&e, 0, sizeof e);
-  double result = -1;
-  const int n = bc->warmup + bc->steps;
-  uint8_t *masks = NULL;
-  double *dt = fb_xcalloc((size_t)n, sizeof *dt);
-  if (!l || fb_searcher_init(&e, &c, net, st)) goto done;
-  if (!(masks = make_masks(bc, e.B, n, st))) goto done;
-  fb_loader_start_epoch(l, 0);
-  for (int i = 0; i < n; i++) {
-    const fb_batch *bt = fb_loader_next(l);
-    if (!bt) {
-      fb_loader_start_epoch(l, i);
-      bt = fb_loader_next(l);
-    }
-    e.forced_mask = masks + (size_t)i * e.B;
-    if (bc->profile && i == bc->warmup) fb_graph_profile(&net->g, 1);
-    fb_search_step_info o;
-    const double t = fb_now_sec();
-    if (fb_searcher_step(&e, bt, &o, st)) goto done;
-    dt[i] = fb_now_sec() - t;
-    if (macs && i == 0) *macs = fb_net_count(net).macs; /* the masked network, all heads */
+  if (!(r->loader = fb_loader_create(d, &lc, st))) return -1;
+  fb_loader_start_epoch(r->loader, 0);
+  r->dt = fb_xcalloc((size_t)n_steps, sizeof *r->dt);
+  return fb_searcher_init(&r->e, &r->c, r->net, st);
+}
+
+static int run_step(bench_run *r, int i, const uint8_t *mask, fb_status *st) {
+  const fb_batch *bt = fb_loader_next(r->loader);
+  if (!bt) {
+    fb_loader_start_epoch(r->loader, i);
+    bt = fb_loader_next(r->loader);
   }
-  qsort(dt + bc->warmup, (size_t)bc->steps, sizeof *dt, cmp_double);
-  const double *x = dt + bc->warmup;
+  r->e.forced_mask = mask;
+  fb_search_step_info o;
+  const double t = fb_now_sec();
+  if (fb_searcher_step(&r->e, bt, &o, st)) return -1;
+  r->dt[i] = fb_now_sec() - t;
+  if (i == 0) r->macs = fb_net_count(r->net).macs; /* the masked network, its heads */
+  return 0;
+}
+
+/* Median of the timed steps. */
+static double run_median(bench_run *r, const bench_cfg *bc) {
+  double *x = r->dt + bc->warmup;
   const int s = bc->steps;
-  result = s % 2 ? x[s / 2] : 0.5 * (x[s / 2 - 1] + x[s / 2]);
-  if (bc->profile) {
-    double sum = 0;
-    for (int i = 0; i < s; i++) sum += x[i];
-    print_profile(net, s, sum / s);
+  qsort(x, (size_t)s, sizeof *x, cmp_double);
+  return s % 2 ? x[s / 2] : 0.5 * (x[s / 2 - 1] + x[s / 2]);
+}
+
+static void run_close(bench_run *r) {
+  fb_searcher_free(&r->e);
+  fb_loader_free(r->loader);
+  fb_net_free(r->net);
+  free(r->dt);
+}
+
+/* Times the configurations interleaved (step i of every configuration, then
+ * step i + 1, ...), so that a disturbance of the machine hits them alike;
+ * every configuration sees the same architectures. sec[k]: medians. */
+static int time_runs(const bench_cfg *bc, const unsigned *tasks, const int *pruned, int n_runs,
+                     const fb_mt_dataset *d, double *sec, double *macs, fb_status *st) {
+  const int n = bc->warmup + bc->steps;
+  bench_run *r = fb_xcalloc((size_t)n_runs, sizeof *r);
+  uint8_t *masks = NULL;
+  int rc = 0;
+  for (int k = 0; k < n_runs && rc == 0; k++)
+    rc = run_open(&r[k], bc, tasks[k], pruned[k], d, n, st);
+  const int B = rc == 0 ? r[0].e.B : 0;
+  if (rc == 0 && !(masks = make_masks(bc, B, n, st))) rc = -1;
+  for (int i = 0; i < n && rc == 0; i++)
+    for (int k = 0; k < n_runs && rc == 0; k++) {
+      if (bc->profile && i == bc->warmup) fb_graph_profile(&r[k].net->g, 1);
+      rc = run_step(&r[k], i, masks + (size_t)i * B, st);
+    }
+  for (int k = 0; k < n_runs; k++) {
+    if (rc == 0) {
+      if (bc->profile) {
+        double sum = 0;
+        for (int i = bc->warmup; i < n; i++) sum += r[k].dt[i];
+        fprintf(stderr, "[tasks %u%s]\n", tasks[k], pruned[k] ? ", pruned" : "");
+        print_profile(r[k].net, bc->steps, sum / bc->steps);
+      }
+      sec[k] = run_median(&r[k], bc);
+      if (macs) macs[k] = r[k].macs;
+    }
+    run_close(&r[k]);
   }
-done:
-  free(dt);
+  free(r);
   free(masks);
-  fb_searcher_free(&e);
-  fb_loader_free(l);
-  fb_net_free(net);
-  return result;
+  return rc;
 }
 
 static int run(const bench_cfg *bc) {
@@ -190,33 +232,37 @@ static int run(const bench_cfg *bc) {
     fprintf(stderr, "fbnet bench search: error: %s\n", st.msg);
     return 1;
   }
-  if (bc->all_only) {
-    double macs = 0, sec = time_tasks(bc, tasks, 0, &d, &macs, &st);
-    fb_mt_dataset_free(&d);
-    if (sec < 0) {
-      fprintf(stderr, "fbnet bench search: error: %s\n", st.msg);
-      return 1;
-    }
-    printf("{\"sec_per_step\": %.6f, \"macs_per_image\": %.0f, \"tasks\": \"%s\", \"batch\": %d, "
-           "\"threads\": %d}\n", sec, macs, bc->tasks, bc->batch, omp_get_max_threads());
-    return 0;
-  }
-  double sec[FB_SEARCH_MAX_TASKS] = {0}, alone[FB_SEARCH_MAX_TASKS] = {0};
+  /* configurations: the first 1..T tasks on the same supernet, then each task
+   * alone as `fbnet search --tasks X` runs it (dead code skipped) */
+  unsigned cfg_tasks[2 * FB_SEARCH_MAX_TASKS];
+  int cfg_pruned[2 * FB_SEARCH_MAX_TASKS], n_cfg = 0;
   unsigned set = 0;
-  int rc = 0;
-  for (int k = 0; k < T && rc == 0; k++) {
-    set |= list[k];
-    if ((sec[k] = time_tasks(bc, set, 0, &d, NULL, &st)) < 0) rc = 1;
-    else if (!bc->json)
-      fprintf(stderr, "%d task(s): %.4f s/step\n", k + 1, sec[k]);
+  if (bc->all_only) {
+    cfg_tasks[n_cfg] = tasks;
+    cfg_pruned[n_cfg++] = 0;
+  } else {
+    for (int k = 0; k < T; k++) {
+      cfg_tasks[n_cfg] = set |= list[k];
+      cfg_pruned[n_cfg++] = 0;
+    }
+    for (int k = 0; k < T; k++) {
+      cfg_tasks[n_cfg] = list[k];
+      cfg_pruned[n_cfg++] = 1;
+    }
   }
-  for (int k = 0; k < T && rc == 0; k++)
-    if ((alone[k] = time_tasks(bc, list[k], 1, &d, NULL, &st)) < 0) rc = 1;
+  double sec[2 * FB_SEARCH_MAX_TASKS] = {0}, macs[2 * FB_SEARCH_MAX_TASKS] = {0};
+  int rc = time_runs(bc, cfg_tasks, cfg_pruned, n_cfg, &d, sec, macs, &st);
   fb_mt_dataset_free(&d);
   if (rc) {
     fprintf(stderr, "fbnet bench search: error: %s\n", st.msg);
     return 1;
   }
+  if (bc->all_only) {
+    printf("{\"sec_per_step\": %.6f, \"macs_per_image\": %.0f, \"tasks\": \"%s\", \"batch\": %d, "
+           "\"threads\": %d}\n", sec[0], macs[0], bc->tasks, bc->batch, omp_get_max_threads());
+    return 0;
+  }
+  const double *alone = sec + T;
   printf("{\"supernet\": \"%s\", \"input\": %d, \"width\": %g, \"batch\": %d, \"threads\": %d, "
          "\"steps\": %d, \"sec_per_step\": {", bc->supernet, bc->input, bc->width, bc->batch,
          omp_get_max_threads(), bc->steps);
@@ -240,7 +286,7 @@ static int run(const bench_cfg *bc) {
 int bench_search(int argc, char **argv) {
   const fb_search_cfg dflt = fb_search_cfg_default(); /* bench what the search runs */
   bench_cfg bc = {.supernet = dflt.supernet_path, .tasks = "cls,det,seg", .mask = NULL,
-                  .input = dflt.build.input_size, .batch = dflt.batch, .steps = 10, .warmup = 3,
+                  .input = dflt.build.input_size, .batch = dflt.batch, .steps = 15, .warmup = 3,
                   .det_width = dflt.build.det_width, .seg_width = dflt.build.seg_width,
                   .det_depth = dflt.build.det_depth, .cats = 10, .width = dflt.build.width,
                   .keep_prob = 0.6};
@@ -251,7 +297,7 @@ int bench_search(int argc, char **argv) {
       {"--input", ARG_INT, &bc.input, 32, 2048, NULL, "input size (default: the search's, 64)"},
       {"--width", ARG_DOUBLE, &bc.width, 0.05, 4, NULL, "width multiplier (default: the search's, 1.0)"},
       {"--batch", ARG_INT, &bc.batch, 1, 4096, NULL, "images per step (default 32)"},
-      {"--steps", ARG_INT, &bc.steps, 1, 100000, NULL, "timed steps per task count (default 10)"},
+      {"--steps", ARG_INT, &bc.steps, 1, 100000, NULL, "timed steps per configuration (default 15; configurations step in turn)"},
       {"--warmup", ARG_INT, &bc.warmup, 0, 100000, NULL, "untimed steps first (default 3)"},
       {"--keep-prob", ARG_DOUBLE, &bc.keep_prob, 0, 1, NULL,
        "probability of each bit in the sampled architectures (default 0.6)"},

@@ -93,8 +93,13 @@ size_t fb_grad_plan(fb_graph *g) {
     placed[i] = 1;
     if (off[i] + len > total) total = off[i] + len;
   }
-  g->grad_arena = fb_alloc_floats(total ? total : ALIGN);
-  for (int i = 0; i < n; i++) g->nodes[i].dout = g->grad_arena + off[i];
+  /* the arena itself is allocated by the first backward (fb_grad_arena_ensure):
+   * inference never pays for it */
+  g->grad_arena = NULL;
+  g->grad_arena_n = total ? total : ALIGN;
+  free(g->grad_offset);
+  g->grad_offset = off;
+  for (int i = 0; i < n; i++) g->nodes[i].dout = NULL;
   /* the order in which gradients start: by last writer, latest first */
   for (int i = 0; i < n; i++) order[i] = i;
   for (int a = 1; a < n; a++) { /* insertion sort by w descending (stable) */
@@ -103,8 +108,13 @@ size_t fb_grad_plan(fb_graph *g) {
     order[b + 1] = v;
   }
   g->grad_zero_order = order;
-  free(off);
   free(placed);
   free(r);
   return total;
+}
+
+void fb_grad_arena_ensure(fb_graph *g) {
+  if (g->grad_arena || !g->grad_offset) return;
+  g->grad_arena = fb_alloc_floats(g->grad_arena_n);
+  for (int i = 0; i < g->n; i++) g->nodes[i].dout = g->grad_arena + g->grad_offset[i];
 }

@@ -25,6 +25,7 @@ void fb_graph_free(fb_graph *g) {
   free(g->nodes);
   free(g->scratch);
   free(g->grad_arena);
+  free(g->grad_offset);
   free(g->grad_writer);
   free(g->grad_zero_order);
   free(g->prof_fwd);
@@ -325,6 +326,7 @@ static void start_gradients(fb_graph *g, int j, int *p, int seed_node, const flo
 }
 
 static void reverse_pass(fb_graph *g, int seed_node, const float *seed) {
+  fb_grad_arena_ensure(g);
   int p = 0;
   start_gradients(g, g->n, &p, seed_node, seed);
   for (int i = g->n - 1; i >= 0; i--) {

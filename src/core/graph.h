@@ -58,7 +58,8 @@ typedef struct fb_graph {
    * from the backward of its last possible writer grad_writer[i] (g->n: from
    * the start) to its own backward; grad_zero_order lists the nodes by
    * grad_writer, latest first (when each buffer is zeroed) */
-  float *grad_arena;
+  float *grad_arena;    /* allocated by the first backward (inference never needs it) */
+  size_t grad_arena_n, *grad_offset;
   int *grad_writer, *grad_zero_order;
   int no_input_grads; /* 1: no gradient into graph inputs (training) */
   int keep_grads;     /* 1 (set before fb_graph_plan): every node keeps its own gradient
@@ -115,6 +116,8 @@ void fb_graph_backward_from(fb_graph *g, int node, const float *dout);
 /* Lays out the gradient buffers (called by fb_graph_plan); returns the
  * arena size in floats. */
 size_t fb_grad_plan(fb_graph *g);
+/* Allocates the planned gradient arena if it is not yet (backward calls it). */
+void fb_grad_arena_ensure(fb_graph *g);
 
 /* Turns per-node timing on (allocates prof_fwd/prof_bwd, zeroed) or off. */
 void fb_graph_profile(fb_graph *g, int on);
