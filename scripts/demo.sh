@@ -17,9 +17,9 @@ PRESET=${PRESET:-small}
 TEACHER_ARCH=archs/fbnetv3_a.json
 case "$PRESET" in
   small) SCENES=(--train 1500 --val 300 --proxy 1000)
-         TEACH=(--input 64 --epochs 8)
-         SEARCH=(--input 64 --width 0.5 --batch 16 --steps 2000)
-         RETRAIN=(--input 64 --epochs 8) ;;
+         TEACH=(--input 64 --epochs 12)
+         SEARCH=(--input 64 --width 0.5 --batch 16 --steps 2500)
+         RETRAIN=(--input 64 --epochs 12) ;;
   full)  SCENES=()
          TEACH=(--input 128 --epochs 30)
          SEARCH=(--input 64 --width 1.0 --batch 32 --steps 10000)
