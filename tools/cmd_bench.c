@@ -66,9 +66,11 @@ int cmd_bench(int argc, char **argv) {
       {"--bandwidth-gbs", ARG_DOUBLE, &bandwidth_gbs, 0, 1e6, NULL,
        "memory bandwidth for --profile (default: measured)"},
   };
-  const arg_spec spec = {"fbnet bench train --arch ARCH [options]",
+  const arg_spec spec = {"fbnet bench train --arch ARCH [options]   (also: fbnet bench search|floor --help)",
                          "Times training steps (forward, loss, backward, SGD step) on random "
-                         "data; prints a JSON line\nwith sec_per_step last.",
+                         "data; prints a JSON line\nwith sec_per_step last. 'fbnet bench search' "
+                         "times search steps with 1, 2, 3 tasks;\n'fbnet bench floor' measures "
+                         "the machine's fp32 peak and memory bandwidth.",
                          opts, (int)(sizeof opts / sizeof opts[0]), pos, 1, &n_pos};
   int rc = args_parse(&spec, argc, argv);
   if (rc) return rc > 0 ? 0 : 2;

@@ -17,11 +17,11 @@ static const command commands[] = {
     {"train", cmd_train, "train an arch file on a task (cls, det, seg)"},
     {"eval", cmd_eval, "evaluate saved weights (top-1/top-5, COCO AP, mIoU)"},
     {"predict", cmd_predict, "write predictions (COCO results JSON, PNG masks, CSV)"},
+    {"label", cmd_label, "pseudo-label an image folder with det/seg teachers (proxy data)"},
     {"search", cmd_search, "FBNetV5 search: one architecture per task in one run"},
     {"derive", cmd_derive, "derived arch files from a search; evaluate them with shared weights"},
-    {"label", cmd_label, "pseudo-label an image folder with det/seg teachers (proxy data)"},
     {"flops", cmd_flops, "per-layer shapes, params and multiply-adds of an arch file"},
-    {"bench", cmd_bench, "time training/inference steps (used by bench/compare_torch.sh)"},
+    {"bench", cmd_bench, "time training/inference/search steps; the machine's floor (bench/README.md)"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
