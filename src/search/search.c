@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "core/clock.h"
+#include "core/fileio.h"
 #include "core/rng.h"
 #include "core/status.h"
 #include "data/loader.h"
@@ -430,9 +431,29 @@ static void teardown(srch *s) {
   fb_mt_dataset_free(&s->data);
 }
 
+/* On resume: drops the log lines of steps after the checkpoint (a run killed
+ * between two checkpoints logged steps that will run again). */
+static int truncate_log(const char *path, long step, fb_status *st) {
+  char *text = fb_read_file(path, FB_FILE_ANY_SIZE, NULL, st);
+  if (!text) return 0; /* no log yet: nothing to keep */
+  size_t keep = 0;
+  for (char *line = text; *line;) {
+    char *end = strchr(line, '\n');
+    long n = -1;
+    if (sscanf(line, "{\"step\": %ld", &n) != 1 || n > step) break;
+    line = end ? end + 1 : line + strlen(line);
+    keep = (size_t)(line - text);
+  }
+  text[keep] = 0;
+  int rc = fb_write_text_atomic(path, text, st);
+  free(text);
+  return rc;
+}
+
 static int open_log(srch *s, fb_status *st) {
   char path[1200];
   snprintf(path, sizeof path, "%s/search.jsonl", s->c->out_dir);
+  if (s->c->resume && truncate_log(path, s->e.step, st)) return -1;
   if (!(s->log = fopen(path, s->c->resume ? "a" : "w")))
     return fb_fail(st, "%s: cannot open for writing", path);
   return 0;

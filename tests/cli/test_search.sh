@@ -39,6 +39,7 @@ check "grep -q 'kept bits' $tmp/out" "summary table printed"
 # a killed run resumes exactly: 5 steps + resume == 12 steps straight
 "$FBNET" search "${S[@]}" --out "$tmp/r2" --stop-after 5 > /dev/null 2>&1
 check "[ -s $tmp/r2/checkpoint.safetensors ] && [ ! -e $tmp/r2/summary.json ]" "stopped run: checkpoint, no results yet"
+sed -n '6,8p' "$tmp/r1/search.jsonl" >> "$tmp/r2/search.jsonl" # as if killed at step 8, after the step-5 checkpoint
 "$FBNET" search "${S[@]}" --out "$tmp/r2" --resume > /dev/null 2> "$tmp/err"; rc=$?
 check "[ $rc -eq 0 ] && cmp -s $tmp/r1/supernet.safetensors $tmp/r2/supernet.safetensors && cmp -s $tmp/r1/summary.json $tmp/r2/summary.json" \
   "resume continues bit-exactly (weights, distributions) $(tail -n 1 $tmp/err)"
