@@ -15,7 +15,9 @@
 #include "nn/arch.h"
 #include "nn/multipath.h"
 #include "nn/net.h"
+#include "search/derive.h"
 #include "search/search.h"
+#include "train/mt_trainer.h"
 
 
 enum { B = 7 };
@@ -207,7 +209,68 @@ done:
   fb_mt_dataset_free(&d);
 }
 
+/* BN re-calibration: the running mean of an active BN becomes the plain
+ * average of its per-batch means over the re-calibration batches (the same
+ * loader batches, recomputed here), whatever it was before; a skipped block's
+ * BN is left alone. */
+static void test_bn_recalibration(void) {
+  fb_status st = {{0}};
+  fb_mt_dataset d;
+  fb_synth_dataset(12, 32, 3, 21, &d, &st);
+  fb_net *net = build(FB_TASK_CLS, &d, 4, &st);
+  CHECK(net != NULL, "cls supernet: %s", st.msg);
+  if (!net) goto done;
+  uint8_t mask[B] = {1, 0, 1, 1, 1, 1, 1};
+  fb_graph_set_mask(&net->g, mask);
+  fb_graph *g = &net->g;
+  int bn = -1, conv = -1, skipped = -1;
+  for (int i = 0; i < g->n; i++) {
+    if (strcmp(g->nodes[i].name, "stem.0.bn") == 0) bn = i;
+    if (strcmp(g->nodes[i].name, "stem.0.conv") == 0) conv = i;
+    if (strcmp(g->nodes[i].name, "s0.p0.0.dw.bn") == 0) skipped = i;
+  }
+  CHECK(bn >= 0 && conv >= 0 && skipped >= 0, "nodes found");
+  if (bn < 0 || conv < 0 || skipped < 0) goto free_net;
+  float *rm = fb_param_data(&g->params, g->nodes[bn].par[2]);
+  float *rm_skip = fb_param_data(&g->params, g->nodes[skipped].par[2]);
+  const int C = g->nodes[conv].args.out.c;
+  for (int c = 0; c < C; c++) rm[c] = 100.0f; /* stale statistics */
+  rm_skip[0] = 7.0f;
+  /* expected: the mean over 2 batches of each batch's channel mean of the conv output */
+  double want[64] = {0};
+  fb_loader_cfg lc = fb_loader_cfg_default(32, 3, 4, 1);
+  lc.seed = 5;
+  lc.drop_last = 1;
+  fb_loader *l = fb_loader_create(&d, &lc, &st);
+  fb_loader_start_epoch(l, 0);
+  const fb_shape o = g->nodes[conv].args.out;
+  const size_t hw = (size_t)o.h * o.w;
+  for (int b = 0; b < 2; b++) {
+    const fb_batch *bt = fb_loader_next(l);
+    fb_mt_fill_batch(net, bt, 1, &st);
+    fb_net_forward(net, 0); /* eval: running statistics untouched */
+    for (int c = 0; c < C && c < 64; c++) {
+      double m = 0;
+      for (int n = 0; n < o.n; n++)
+        for (size_t i = 0; i < hw; i++) m += g->nodes[conv].out[((size_t)n * C + c) * hw + i];
+      want[c] += m / ((double)o.n * hw) / 2;
+    }
+  }
+  fb_loader_free(l);
+  CHECK(rm[0] == 100.0f, "eval forwards leave the statistics alone");
+  CHECK(fb_bn_recalibrate(net, &d, 8, 1, 5, &st) == 0, "recalibrate: %s", st.msg);
+  double worst = 0;
+  for (int c = 0; c < C && c < 64; c++) worst = fmax(worst, fabs(rm[c] - want[c]));
+  CHECK(worst < 1e-4, "running mean = average of the batch means (worst diff %g)", worst);
+  CHECK(rm_skip[0] == 7.0f, "a skipped block's BN is not re-calibrated");
+free_net:
+  fb_net_free(net);
+done:
+  fb_mt_dataset_free(&d);
+}
+
 int main(void) {
+  test_bn_recalibration();
   test_flops_target();
   test_loss_weighting();
   test_planted_search();
