@@ -385,6 +385,46 @@ done:
   fb_net_free(net);
 }
 
+/* Forward-only networks share activation memory by lifetime: every head
+ * output must equal the ordinary network's bit for bit. */
+static void test_inference_plan(void) {
+  fb_status st = {{0}};
+  char *text = read_file("archs/fbnetv5_supernet.json");
+  if (!text) return;
+  const unsigned all = FB_TASK_CLS | FB_TASK_DET | FB_TASK_SEG;
+  fb_net *a = build_text(text, all, 64, 0.25, &st), *b = build_text(text, all, 64, 0.25, &st);
+  CHECK(a && b && fb_net_plan(a, 2, 1, &st) == 0 && fb_net_plan_inference(b, 2, &st) == 0,
+        "plans: %s", st.msg);
+  if (!a || !b) goto done;
+  randomize_params(a, 3);
+  memcpy(b->g.params.data, a->g.params.data, a->g.params.total * sizeof(float));
+  uint8_t mask[55];
+  fb_rng r;
+  fb_rng_seed(&r, 8);
+  for (int k = 0; k < 55; k++) mask[k] = fb_rng_uniform(&r) < 0.6;
+  fb_graph_set_mask(&a->g, mask);
+  fb_graph_set_mask(&b->g, mask);
+  for (size_t i = 0; i < (size_t)2 * 3 * 64 * 64; i++)
+    fb_net_input(a)[i] = fb_net_input(b)[i] = (float)fb_rng_normal(&r);
+  fb_net_forward(a, 0);
+  fb_net_forward(b, 0);
+  const int outs[5][2] = {{a->logits_node, b->logits_node}, {a->det.cls, b->det.cls},
+                          {a->det.box, b->det.box}, {a->det.ctr, b->det.ctr},
+                          {a->seg.logits, b->seg.logits}};
+  for (int k = 0; k < 5; k++) {
+    const size_t n = fb_numel(a->g.nodes[outs[k][0]].args.out);
+    double d = max_diff(a->g.nodes[outs[k][0]].out, b->g.nodes[outs[k][1]].out, n);
+    CHECK(d == 0.0, "head output %d identical with shared activations (max diff %g)", k, d);
+  }
+  size_t sum = 0;
+  for (int i = 0; i < a->g.n; i++) sum += fb_numel(a->g.nodes[i].args.out);
+  CHECK(b->g.act_arena != NULL, "inference arena allocated (%zu floats of activations in all)", sum);
+done:
+  fb_net_free(a);
+  fb_net_free(b);
+  free(text);
+}
+
 /* ---- errors ------------------------------------------------------------------ */
 
 static void expect_error(const char *text, const char *fragment) {
@@ -433,6 +473,7 @@ int main(void) {
   test_derived_equals_masked_supernet();
   test_shared_gradients();
   test_optimizer_skips_skipped_blocks();
+  test_inference_plan();
   test_errors();
   return check_report("test_supernet");
 }

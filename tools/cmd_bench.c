@@ -91,7 +91,7 @@ int cmd_bench(int argc, char **argv) {
   fb_arch *arch = fb_arch_load(arch_path, &st);
   fb_net *net = arch ? fb_net_build(arch, &b, 1, &st) : NULL;
   fb_arch_free(arch);
-  if (!net || fb_net_plan(net, batch, 1, &st)) {
+  if (!net || (forward ? fb_net_plan_inference(net, batch, &st) : fb_net_plan(net, batch, 1, &st))) {
     fprintf(stderr, "fbnet bench: error: %s\n", st.msg);
     fb_net_free(net);
     return 1;

@@ -46,7 +46,7 @@ static fb_net *build_net(const char *arch_path, const char *arch_text, const fb_
   if (!arch) return NULL;
   fb_net *net = fb_net_build(arch, b, 1, st);
   fb_arch_free(arch);
-  if (net && (fb_net_plan(net, batch, 1, st) || fb_weights_load(weights, net, st))) {
+  if (net && (fb_net_plan_inference(net, batch, st) || fb_weights_load(weights, net, st))) {
     fb_net_free(net);
     return NULL;
   }

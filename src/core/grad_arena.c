@@ -41,19 +41,12 @@ static void last_writers(const fb_graph *g, int *w) {
     if (w[i] < 0) w[i] = g->n;
 }
 
-static int overlaps(const int *w, int n, int a, int b) {
-  const int sa = w[a] == n ? -1 : n - 1 - w[a], ea = n - 1 - a;
-  const int sb = w[b] == n ? -1 : n - 1 - w[b], eb = n - 1 - b;
-  return sa <= eb && sb <= ea;
-}
-
 static size_t padded(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
-static int cmp_size_desc(const void *a, const void *b, void *ctx) {
-  const fb_graph *g = ctx;
+static int cmp_len_desc(const void *a, const void *b, void *ctx) {
+  const size_t *len = ctx;
   const int i = *(const int *)a, j = *(const int *)b;
-  const size_t si = fb_numel(g->nodes[i].args.out), sj = fb_numel(g->nodes[j].args.out);
-  if (si != sj) return si < sj ? 1 : -1;
+  if (len[i] != len[j]) return len[i] < len[j] ? 1 : -1;
   return i - j;
 }
 
@@ -68,6 +61,30 @@ static size_t first_fit(range *r, int m, size_t len) {
   return off;
 }
 
+size_t fb_interval_place(int n, const size_t *len, const int *start, const int *end,
+                         size_t *off) {
+  int *order = fb_xmalloc((size_t)(n + 1) * sizeof *order);
+  uint8_t *placed = fb_xcalloc((size_t)n + 1, 1);
+  range *r = fb_xmalloc((size_t)(n + 1) * sizeof *r);
+  for (int i = 0; i < n; i++) order[i] = i;
+  qsort_r(order, (size_t)n, sizeof *order, cmp_len_desc, (void *)len);
+  size_t total = 0;
+  for (int k = 0; k < n; k++) {
+    const int i = order[k];
+    int m = 0;
+    for (int j = 0; j < n; j++)
+      if (placed[j] && start[i] <= end[j] && start[j] <= end[i])
+        r[m++] = (range){off[j], padded(len[j])};
+    off[i] = first_fit(r, m, padded(len[i]));
+    placed[i] = 1;
+    if (off[i] + padded(len[i]) > total) total = off[i] + padded(len[i]);
+  }
+  free(order);
+  free(placed);
+  free(r);
+  return total;
+}
+
 size_t fb_grad_plan(fb_graph *g) {
   const int n = g->n;
   free(g->grad_arena);
@@ -75,24 +92,20 @@ size_t fb_grad_plan(fb_graph *g) {
   free(g->grad_zero_order);
   g->grad_writer = fb_xmalloc((size_t)(n + 1) * sizeof *g->grad_writer);
   last_writers(g, g->grad_writer);
-  int *order = fb_xmalloc((size_t)(n + 1) * sizeof *order);
-  size_t *off = fb_xmalloc((size_t)(n + 1) * sizeof *off);
-  uint8_t *placed = fb_xcalloc((size_t)n + 1, 1);
-  range *r = fb_xmalloc((size_t)(n + 1) * sizeof *r);
-  for (int i = 0; i < n; i++) order[i] = i;
-  qsort_r(order, (size_t)n, sizeof *order, cmp_size_desc, g);
-  size_t total = 0;
-  for (int k = 0; k < n; k++) {
-    const int i = order[k];
-    int m = 0;
-    for (int j = 0; j < n; j++)
-      if (placed[j] && (g->keep_grads || overlaps(g->grad_writer, n, i, j)))
-        r[m++] = (range){off[j], padded(fb_numel(g->nodes[j].args.out))};
-    const size_t len = padded(fb_numel(g->nodes[i].args.out));
-    off[i] = first_fit(r, m, len);
-    placed[i] = 1;
-    if (off[i] + len > total) total = off[i] + len;
+  size_t *len = fb_xmalloc((size_t)(n + 1) * sizeof *len);
+  int *start = fb_xmalloc((size_t)(n + 1) * sizeof *start);
+  int *end = fb_xmalloc((size_t)(n + 1) * sizeof *end);
+  for (int i = 0; i < n; i++) { /* reverse time: t(j) = n - 1 - j, the start is -1 */
+    const int w = g->grad_writer[i];
+    len[i] = fb_numel(g->nodes[i].args.out);
+    start[i] = g->keep_grads || w == n ? -1 : n - 1 - w;
+    end[i] = g->keep_grads ? n : n - 1 - i;
   }
+  size_t *off = fb_xmalloc((size_t)(n + 1) * sizeof *off);
+  const size_t total = fb_interval_place(n, len, start, end, off);
+  free(len);
+  free(start);
+  free(end);
   /* the arena itself is allocated by the first backward (fb_grad_arena_ensure):
    * inference never pays for it */
   g->grad_arena = NULL;
@@ -101,6 +114,7 @@ size_t fb_grad_plan(fb_graph *g) {
   g->grad_offset = off;
   for (int i = 0; i < n; i++) g->nodes[i].dout = NULL;
   /* the order in which gradients start: by last writer, latest first */
+  int *order = fb_xmalloc((size_t)(n + 1) * sizeof *order);
   for (int i = 0; i < n; i++) order[i] = i;
   for (int a = 1; a < n; a++) { /* insertion sort by w descending (stable) */
     int v = order[a], b = a - 1;
@@ -108,9 +122,31 @@ size_t fb_grad_plan(fb_graph *g) {
     order[b + 1] = v;
   }
   g->grad_zero_order = order;
-  free(placed);
-  free(r);
   return total;
+}
+
+float *fb_act_plan(fb_graph *g) {
+  const int n = g->n;
+  int *w = fb_xmalloc((size_t)(n + 1) * sizeof *w);
+  last_writers(g, w); /* for activations: the last reader's index */
+  size_t *len = fb_xmalloc((size_t)(n + 1) * sizeof *len), *off = fb_xmalloc((size_t)(n + 1) * sizeof *off);
+  int *start = fb_xmalloc((size_t)(n + 1) * sizeof *start);
+  int *end = fb_xmalloc((size_t)(n + 1) * sizeof *end);
+  for (int i = 0; i < n; i++) { /* forward time: node i's output is written at step i */
+    const fb_node *nd = &g->nodes[i];
+    len[i] = fb_numel(nd->args.out);
+    start[i] = nd->op ? i : -1;           /* graph inputs are filled before the pass */
+    end[i] = nd->keep_out || w[i] == n || (nd->op && nd->op->is_loss) ? n : w[i];
+  }
+  const size_t total = fb_interval_place(n, len, start, end, off);
+  float *arena = fb_alloc_floats(total ? total : ALIGN);
+  for (int i = 0; i < n; i++) g->nodes[i].out = arena + off[i];
+  free(w);
+  free(len);
+  free(off);
+  free(start);
+  free(end);
+  return arena;
 }
 
 void fb_grad_arena_ensure(fb_graph *g) {

@@ -12,8 +12,8 @@ void fb_graph_init(fb_graph *g) {
   fb_params_init(&g->params);
 }
 
-static void free_node_buffers(fb_node *nd) {
-  free(nd->out);
+static void free_node_buffers(fb_graph *g, fb_node *nd) {
+  if (!g->act_arena) free(nd->out);
   free(nd->ws);
   nd->out = nd->dout = nd->ws = NULL;
   if (nd->op && nd->op->ctx_free) nd->op->ctx_free(&nd->ctx);
@@ -21,7 +21,8 @@ static void free_node_buffers(fb_node *nd) {
 }
 
 void fb_graph_free(fb_graph *g) {
-  for (int i = 0; i < g->n; i++) free_node_buffers(&g->nodes[i]);
+  for (int i = 0; i < g->n; i++) free_node_buffers(g, &g->nodes[i]);
+  free(g->act_arena);
   free(g->nodes);
   free(g->scratch);
   free(g->grad_arena);
@@ -122,7 +123,7 @@ int fb_graph_add_shared(fb_graph *g, const char *op_name, const char *name, cons
 static size_t ws_elems(const fb_node *nd) { return nd->op->ws_size ? nd->op->ws_size(&nd->args) : 0; }
 
 static int plan_node(fb_graph *g, fb_node *nd, int batch, fb_status *st) {
-  free_node_buffers(nd);
+  free_node_buffers(g, nd);
   if (!nd->op) {
     nd->args.out.n = batch;
   } else {
@@ -133,7 +134,7 @@ static int plan_node(fb_graph *g, fb_node *nd, int batch, fb_status *st) {
     size_t ws = ws_elems(nd);
     if (ws) nd->ws = fb_alloc_floats(ws);
   }
-  nd->out = fb_alloc_floats(fb_numel(nd->args.out));
+  nd->out = g->inference_only ? NULL : fb_alloc_floats(fb_numel(nd->args.out));
   nd->dout = NULL; /* in the gradient arena (fb_grad_plan) */
   return 0;
 }
@@ -146,6 +147,10 @@ int fb_graph_plan(fb_graph *g, int batch, uint64_t seed, fb_status *st) {
   }
   for (int i = 0; i < g->n; i++)
     if (plan_node(g, &g->nodes[i], batch, st) != 0) return -1;
+  if (g->inference_only) {
+    free(g->act_arena);
+    g->act_arena = fb_act_plan(g);
+  }
   fb_grad_plan(g);
   g->batch = batch;
   return 0;

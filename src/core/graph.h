@@ -38,6 +38,7 @@ typedef struct fb_node {
   int active;
   float loss_weight; /* loss nodes: d(total)/d(this loss) */
   int root;          /* 1: never pruned as dead code (like a loss node) */
+  int keep_out;      /* inference_only graphs: the output stays readable after forward */
   float *out, *dout, *ws;
   fb_op_ctx ctx;
 } fb_node;
@@ -64,6 +65,11 @@ typedef struct fb_graph {
   int no_input_grads; /* 1: no gradient into graph inputs (training) */
   int keep_grads;     /* 1 (set before fb_graph_plan): every node keeps its own gradient
                        * buffer, readable after backward (tests, debugging) */
+  /* 1 (set before fb_graph_plan): forward only (eval, predict): activations
+   * share one arena by forward lifetime; after forward only graph inputs,
+   * loss nodes, nodes nobody reads and keep_out nodes stay readable */
+  int inference_only;
+  float *act_arena;
   uint8_t *scratch; /* 2 * scratch_n bytes for the liveness pass */
   int scratch_n;
 } fb_graph;
@@ -118,6 +124,12 @@ void fb_graph_backward_from(fb_graph *g, int node, const float *dout);
 size_t fb_grad_plan(fb_graph *g);
 /* Allocates the planned gradient arena if it is not yet (backward calls it). */
 void fb_grad_arena_ensure(fb_graph *g);
+/* Offsets for n buffers of len[i] floats live over [start[i], end[i]]
+ * (inclusive): buffers whose intervals overlap never share memory. */
+size_t fb_interval_place(int n, const size_t *len, const int *start, const int *end, size_t *off);
+/* Inference: places every node's output in one arena by forward lifetime
+ * (called by fb_graph_plan when g->inference_only); returns the arena. */
+float *fb_act_plan(fb_graph *g);
 
 /* Turns per-node timing on (allocates prof_fwd/prof_bwd, zeroed) or off. */
 void fb_graph_profile(fb_graph *g, int on);

@@ -264,6 +264,17 @@ int fb_net_plan(fb_net *net, int batch, uint64_t seed, fb_status *st) {
   return 0;
 }
 
+int fb_net_plan_inference(fb_net *net, int batch, fb_status *st) {
+  fb_graph *g = &net->g;
+  g->inference_only = 1;
+  const int outs[] = {net->logits_node, net->det.cls, net->det.box, net->det.ctr, net->seg.logits};
+  const int has[] = {net->tasks & FB_TASK_CLS, net->tasks & FB_TASK_DET, net->tasks & FB_TASK_DET,
+                     net->tasks & FB_TASK_DET, net->tasks & FB_TASK_SEG};
+  for (int k = 0; k < 5; k++)
+    if (has[k] && outs[k] >= 0 && outs[k] < g->n) g->nodes[outs[k]].keep_out = 1;
+  return fb_net_plan(net, batch, 0, st);
+}
+
 float fb_net_forward(fb_net *net, int training) {
   fb_graph_forward(&net->g, training);
   float total = 0;

@@ -35,6 +35,11 @@ int fb_net_add_seg_head(fb_net *net, const int *feat, const int *strides, int n,
  * the parameters and initialises them from the build seed (`seed` is
  * unused and kept for API stability). */
 int fb_net_plan(fb_net *net, int batch, uint64_t seed, fb_status *st);
+/* The same for forward-only use (eval, predict, labelling): activations share
+ * memory by lifetime; after a forward the heads' outputs (logits, FCOS
+ * cls/box/ctr, segmentation logits) and the losses stay readable, nothing
+ * else. No backward on such a network. */
+int fb_net_plan_inference(fb_net *net, int batch, fb_status *st);
 static inline float *fb_net_input(fb_net *net) { return net->g.nodes[net->input_node].out; }
 static inline float *fb_net_labels(fb_net *net) { return net->g.nodes[net->label_node].out; }
 static inline const float *fb_net_logits(const fb_net *net) {

@@ -130,7 +130,7 @@ static int teacher_load(teacher *t, int task, const char *w, const char *arch_pa
   t->net = fb_net_build(arch, &b, 1, st);
   fb_arch_free(arch);
   if (!t->net) return -1;
-  if (fb_net_plan(t->net, batch, 1, st) || fb_weights_load(w, t->net, st)) {
+  if (fb_net_plan_inference(t->net, batch, st) || fb_weights_load(w, t->net, st)) {
     fb_net_free(t->net);
     t->net = NULL;
     return -1;
