@@ -23,6 +23,8 @@ typedef struct fb_status {
 
 /* Task heads a network carries (bit mask). */
 enum { FB_TASK_CLS = 1, FB_TASK_DET = 2, FB_TASK_SEG = 4 };
+/* "cls", "det" or "seg" for one FB_TASK_* value ("?" otherwise). */
+const char *fb_task_name(unsigned task);
 
 /* How the builder turns an arch file into a network. */
 typedef struct fb_build_opts {

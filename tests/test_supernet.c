@@ -245,7 +245,7 @@ static void check_equivalence(const char *text, int size, double width, unsigned
   }
   randomize_params(sup, 11);
   fb_graph_set_mask(&sup->g, mask);
-  char *derived = fb_derive_arch_json(sup, mask, task, "test.json", NULL, -1, &st);
+  char *derived = fb_derive_arch_json(sup, mask, task, "test.json", NULL, -1, NULL, &st);
   fb_net *der = derived ? build_text(derived, task, size, width, &st) : NULL;
   if (!der || fb_net_plan(der, 2, 1, &st)) {
     CHECK(0, "%s: derived net: %s", what, st.msg);

@@ -26,6 +26,7 @@
 #include "nn/arch.h"
 #include "nn/multipath.h"
 #include "nn/net.h"
+#include "nn/profile.h"
 #include "search/search.h"
 
 typedef struct bench_cfg {
@@ -35,55 +36,39 @@ typedef struct bench_cfg {
   double width, keep_prob;
 } bench_cfg;
 
-/* Which part of the network a node belongs to, by its name. */
-static const char *node_group(const char *name) {
-  if (strncmp(name, "fcos.", 5) == 0) return "det head";
-  if (strncmp(name, "seg.", 4) == 0) return "seg head";
-  if (strncmp(name, "head.", 5) == 0 || strcmp(name, "classifier") == 0 ||
-      strcmp(name, "loss") == 0)
-    return "cls head";
-  return "trunk";
-}
-
-/* Per-group and per-op seconds per step of a profiled run. */
+/* Seconds per step of a profiled run by part of the network (trunk, each
+ * head) and, for the trunk, by op family (src/nn/profile.h); head nodes above
+ * 0.2 ms listed. */
 static void print_profile(const fb_net *net, int steps, double step_sec) {
-  static const char *groups[] = {"trunk", "cls head", "det head", "seg head"};
   const fb_graph *g = &net->g;
-  double total = 0;
-  fprintf(stderr, "profile (%d steps, all tasks), seconds per step:\n", steps);
-  for (int k = 0; k < 4; k++) {
-    double f = 0, b = 0;
-    for (int i = 0; i < g->n; i++)
-      if (strcmp(node_group(g->nodes[i].name), groups[k]) == 0)
-        f += g->prof_fwd[i], b += g->prof_bwd[i];
-    total += f + b;
-    fprintf(stderr, "  %-9s forward %.4f  backward %.4f\n", groups[k], f / steps, b / steps);
+  double part_f[FB_PART_COUNT] = {0}, part_b[FB_PART_COUNT] = {0};
+  double fam_f[FB_FAM_COUNT] = {0}, fam_b[FB_FAM_COUNT] = {0}, total = 0;
+  for (int i = 0; i < g->n; i++) {
+    if (!g->nodes[i].op) continue;
+    const fb_part p = fb_profile_part_of(g->nodes[i].name);
+    part_f[p] += g->prof_fwd[i];
+    part_b[p] += g->prof_bwd[i];
+    total += g->prof_fwd[i] + g->prof_bwd[i];
+    if (p == FB_PART_TRUNK) {
+      const fb_family f = fb_profile_family_of(g, i);
+      fam_f[f] += g->prof_fwd[i];
+      fam_b[f] += g->prof_bwd[i];
+    } else if ((g->prof_fwd[i] + g->prof_bwd[i]) / steps > 2e-4) {
+      fprintf(stderr, "    head node %-28s %-16s fwd %.4f bwd %.4f\n", g->nodes[i].name,
+              g->nodes[i].op->name, g->prof_fwd[i] / steps, g->prof_bwd[i] / steps);
+    }
   }
+  fprintf(stderr, "profile (%d steps), seconds per step:\n", steps);
+  for (int p = 0; p < FB_PART_COUNT; p++)
+    fprintf(stderr, "  %-9s forward %.4f  backward %.4f\n", fb_part_name((fb_part)p),
+            part_f[p] / steps, part_b[p] / steps);
   fprintf(stderr, "  outside the graph (targets, optimizer, sampling, data): %.4f\n",
           step_sec - total / steps);
-  for (int i = 0; i < g->n; i++) {
-    const double t = (g->prof_fwd[i] + g->prof_bwd[i]) / steps;
-    if (strcmp(node_group(g->nodes[i].name), "trunk") != 0 && t > 2e-4)
-      fprintf(stderr, "    head node %-28s %-16s fwd %.4f bwd %.4f\n", g->nodes[i].name,
-              g->nodes[i].op ? g->nodes[i].op->name : "input", g->prof_fwd[i] / steps,
-              g->prof_bwd[i] / steps);
-  }
-  fprintf(stderr, "  trunk by op:\n");
-  const char *seen[64];
-  int n_seen = 0;
-  for (int i = 0; i < g->n && n_seen < 64; i++) {
-    const fb_node *nd = &g->nodes[i];
-    if (!nd->op || strcmp(node_group(nd->name), "trunk") != 0) continue;
-    int dup = 0;
-    for (int k = 0; k < n_seen; k++) dup |= strcmp(seen[k], nd->op->name) == 0;
-    if (dup) continue;
-    seen[n_seen++] = nd->op->name;
-    double f = 0, b = 0;
-    for (int j = 0; j < g->n; j++)
-      if (g->nodes[j].op == nd->op && strcmp(node_group(g->nodes[j].name), "trunk") == 0)
-        f += g->prof_fwd[j], b += g->prof_bwd[j];
-    fprintf(stderr, "    %-18s forward %.4f  backward %.4f\n", nd->op->name, f / steps, b / steps);
-  }
+  fprintf(stderr, "  trunk by op family:\n");
+  for (int f = 0; f < FB_FAM_COUNT; f++)
+    if (fam_f[f] + fam_b[f] > 0)
+      fprintf(stderr, "    %-22s forward %.4f  backward %.4f\n", fb_family_name((fb_family)f),
+              fam_f[f] / steps, fam_b[f] / steps);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -268,10 +253,10 @@ static int run(const bench_cfg *bc) {
          omp_get_max_threads(), bc->steps);
   for (int k = 0; k < T; k++) printf("%s\"%d\": %.6f", k ? ", " : "", k + 1, sec[k]);
   printf("}, \"tasks_in_order\": [");
-  for (int k = 0; k < T; k++) printf("%s\"%s\"", k ? ", " : "", fb_search_task_name(list[k]));
+  for (int k = 0; k < T; k++) printf("%s\"%s\"", k ? ", " : "", fb_task_name(list[k]));
   printf("], \"sec_per_step_alone_pruned\": {");
   for (int k = 0; k < T; k++)
-    printf("%s\"%s\": %.6f", k ? ", " : "", fb_search_task_name(list[k]), alone[k]);
+    printf("%s\"%s\": %.6f", k ? ", " : "", fb_task_name(list[k]), alone[k]);
   double slowest = 0, cheapest = 1e30;
   for (int k = 0; k < T; k++) {
     slowest = alone[k] > slowest ? alone[k] : slowest;

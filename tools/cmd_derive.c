@@ -1,7 +1,6 @@
 /* fbnet derive: a task's architecture from a search run (threshold, then
  * drop what cannot reach the head) as an arch file; optionally evaluate it
  * with the shared supernet weights after BN re-calibration. */
-#include <cjson/cJSON.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,23 +35,17 @@ static fb_net *load_supernet(const derive_opts *o, unsigned task, unsigned *run_
   fb_st_file f;
   if (fb_safetensors_read(path, &f, st)) return NULL;
   fb_net *net = NULL;
-  const char *text = fb_st_meta(&f, "arch_json"), *v;
+  const char *text = fb_st_meta(&f, "arch_json");
   if (!text) {
     fb_fail(st, "%s: no arch_json metadata (not written by fbnet search)", path);
     goto done;
   }
   fb_build_opts b = fb_build_opts_default();
-  if ((v = fb_st_meta(&f, "input_size"))) b.input_size = atoi(v);
-  if ((v = fb_st_meta(&f, "width"))) b.width = atof(v);
-  if ((v = fb_st_meta(&f, "num_classes"))) b.num_classes = atoi(v);
-  if ((v = fb_st_meta(&f, "num_cats"))) b.num_cats = atoi(v);
-  if ((v = fb_st_meta(&f, "num_seg_classes"))) b.num_seg_classes = atoi(v);
-  if ((v = fb_st_meta(&f, "det_width"))) b.det_width = atoi(v);
-  if ((v = fb_st_meta(&f, "seg_width"))) b.seg_width = atoi(v);
-  if ((v = fb_st_meta(&f, "det_depth"))) b.det_depth = atoi(v);
-  *run_tasks = (v = fb_st_meta(&f, "tasks")) ? (unsigned)atoi(v) : 0;
+  b.tasks = 0;
+  fb_weights_build_opts(&f, &b);
+  *run_tasks = b.tasks;
   if (!(*run_tasks & task)) {
-    fb_fail(st, "%s: the run did not search %s", path, fb_search_task_name(task));
+    fb_fail(st, "%s: the run did not search %s", path, fb_task_name(task));
     goto done;
   }
   b.standard_padding = 1;
@@ -74,16 +67,13 @@ static int load_dist(const derive_opts *o, fb_net *net, fb_archdist *d, fb_statu
   if (fb_safetensors_read(path, &f, st)) return -1;
   int rc = -1;
   const char *state = fb_st_meta(&f, "search");
-  cJSON *js = state ? cJSON_Parse(state) : NULL;
-  const cJSON *ad = js ? cJSON_GetObjectItemCaseSensitive(js, "archdist") : NULL;
-  if (!ad) fb_fail(st, "%s: no search state (metadata 'search')", path);
-  else if (fb_archdist_from_cjson(d, ad, st) == 0) rc = 0;
+  if (!state) fb_fail(st, "%s: no search state (metadata 'search')", path);
+  else if (fb_search_state_read(state, path, d, NULL, st) == 0) rc = 0;
   if (rc == 0 && d->B != net->mp->n_bits) {
     rc = fb_fail(st, "%s: the search state has %d bits, the supernet %d", path, d->B,
                  net->mp->n_bits);
     fb_archdist_free(d);
   }
-  cJSON_Delete(js);
   fb_st_file_free(&f);
   return rc;
 }
@@ -139,7 +129,7 @@ static int run(const derive_opts *o, unsigned task, fb_status *st) {
   if (rc == 0) {
     char src[1200];
     snprintf(src, sizeof src, "%s/supernet.safetensors", o->run);
-    text = fb_derive_arch_json(net, mask, task, src, o->bits ? NULL : probs, -1, st);
+    text = fb_derive_arch_json(net, mask, task, src, o->bits ? NULL : probs, -1, NULL, st);
     rc = text ? 0 : -1;
   }
   if (rc == 0) {
@@ -147,7 +137,7 @@ static int run(const derive_opts *o, unsigned task, fb_status *st) {
     rc = fb_derive_count(text, net, task, &c, st);
     if (rc == 0)
       fprintf(stderr, "fbnet derive: %s: %.3f M MACs, %.4f M params at %d px, width %g\n",
-              fb_search_task_name(task), c.macs / 1e6, c.params / 1e6, net->opts.input_size,
+              fb_task_name(task), c.macs / 1e6, c.params / 1e6, net->opts.input_size,
               net->opts.width);
   }
   if (rc == 0) rc = o->out ? fb_write_text_atomic(o->out, text, st) : (fputs(text, stdout), 0);

@@ -23,17 +23,10 @@ static int options_from_weights(const char *path, fb_build_opts *b, char **arch_
                                 fb_status *st) {
   fb_st_file f;
   if (fb_safetensors_read(path, &f, st)) return -1;
+  const unsigned tasks = b->tasks; /* the command's task, not the trained ones */
+  fb_weights_build_opts(&f, b);
+  b->tasks = tasks;
   const char *v;
-  if ((v = fb_st_meta(&f, "input_size"))) b->input_size = atoi(v);
-  if ((v = fb_st_meta(&f, "width"))) b->width = atof(v);
-  if ((v = fb_st_meta(&f, "in_channels"))) b->in_channels = atoi(v);
-  if ((v = fb_st_meta(&f, "num_classes"))) b->num_classes = atoi(v);
-  if ((v = fb_st_meta(&f, "num_cats"))) b->num_cats = atoi(v);
-  if ((v = fb_st_meta(&f, "num_seg_classes"))) b->num_seg_classes = atoi(v);
-  if ((v = fb_st_meta(&f, "det_width"))) b->det_width = atoi(v);
-  if ((v = fb_st_meta(&f, "seg_width"))) b->seg_width = atoi(v);
-  if ((v = fb_st_meta(&f, "det_depth"))) b->det_depth = atoi(v);
-  if ((v = fb_st_meta(&f, "padding"))) b->standard_padding = strcmp(v, "standard") == 0;
   *arch_text = (v = fb_st_meta(&f, "arch_json")) ? fb_xstrdup(v) : NULL;
   fb_st_file_free(&f);
   return 0;

@@ -27,8 +27,10 @@ static int cmp_range(const void *a, const void *b) {
   return (x->off > y->off) - (x->off < y->off);
 }
 
-/* w[i]: index of the last writer of node i's gradient, g->n when none. */
-static void last_writers(const fb_graph *g, int *w) {
+/* w[i]: the highest index of a node that reads node i, directly or through
+ * the alias chain of skippable nodes (in backward: the last writer of i's
+ * gradient); g->n when none. */
+static void last_readers(const fb_graph *g, int *w) {
   for (int i = 0; i < g->n; i++) w[i] = -1;
   for (int j = 0; j < g->n; j++) {
     const fb_node *nd = &g->nodes[j];
@@ -91,7 +93,7 @@ size_t fb_grad_plan(fb_graph *g) {
   free(g->grad_writer);
   free(g->grad_zero_order);
   g->grad_writer = fb_xmalloc((size_t)(n + 1) * sizeof *g->grad_writer);
-  last_writers(g, g->grad_writer);
+  last_readers(g, g->grad_writer);
   size_t *len = fb_xmalloc((size_t)(n + 1) * sizeof *len);
   int *start = fb_xmalloc((size_t)(n + 1) * sizeof *start);
   int *end = fb_xmalloc((size_t)(n + 1) * sizeof *end);
@@ -128,7 +130,7 @@ size_t fb_grad_plan(fb_graph *g) {
 float *fb_act_plan(fb_graph *g) {
   const int n = g->n;
   int *w = fb_xmalloc((size_t)(n + 1) * sizeof *w);
-  last_writers(g, w); /* for activations: the last reader's index */
+  last_readers(g, w);
   size_t *len = fb_xmalloc((size_t)(n + 1) * sizeof *len), *off = fb_xmalloc((size_t)(n + 1) * sizeof *off);
   int *start = fb_xmalloc((size_t)(n + 1) * sizeof *start);
   int *end = fb_xmalloc((size_t)(n + 1) * sizeof *end);

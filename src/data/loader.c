@@ -98,6 +98,19 @@ void fb_batch_box_to_orig(const fb_batch *b, int i, fb_box *box) {
   box->area = (float)(box->area / (s * s));
 }
 
+uint8_t *fb_batch_mask_to_orig(const fb_batch *b, int i, const uint8_t *m, int S, int h, int w) {
+  uint8_t *o = fb_xmalloc((size_t)h * w);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      int by = (int)((y + 0.5f) * b->scale[i] + b->off_y[i]);
+      int bx = (int)((x + 0.5f) * b->scale[i] + b->off_x[i]);
+      by = by < 0 ? 0 : by >= S ? S - 1 : by;
+      bx = bx < 0 ? 0 : bx >= S ? S - 1 : bx;
+      o[(size_t)y * w + x] = m[(size_t)by * S + bx];
+    }
+  return o;
+}
+
 /* Source sampling positions of one axis: for each output pixel whether its
  * centre lies in the image, the two bilinear taps and weight, and the
  * nearest source pixel (for masks). */

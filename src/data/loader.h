@@ -72,6 +72,10 @@ int fb_geom_box(const fb_geom *g, int size, const fb_box *in, fb_box *out);
 /* Maps a box predicted in item i of b back to original image pixels
  * (valid for unflipped items: eval batches). */
 void fb_batch_box_to_orig(const fb_batch *b, int i, fb_box *box);
+/* The S x S per-pixel map m of item i of b (eval geometry) resampled to the
+ * original h x w image, nearest (the batch pixel under each pixel centre):
+ * malloc'd. */
+uint8_t *fb_batch_mask_to_orig(const fb_batch *b, int i, const uint8_t *m, int S, int h, int w);
 
 typedef struct fb_loader fb_loader;
 

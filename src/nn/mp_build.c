@@ -7,6 +7,7 @@
 
 #include "core/status.h"
 #include "nn/blocks.h"
+#include "nn/flops.h"
 #include "nn/multipath.h"
 #include "nn/net.h"
 
@@ -237,6 +238,20 @@ static void copy_desc(fb_mp *dst, const fb_mp *src) {
   memcpy(dst->rows, src->rows, (size_t)src->n_rows * sizeof *dst->rows);
 }
 
+/* Per-node MACs and weights at batch 1 (the shapes are fixed once built). */
+static void record_costs(fb_net *net) {
+  fb_mp_net *m = net->mp;
+  const int n = net->g.n;
+  m->node_macs = fb_xmalloc((size_t)(n + 1) * sizeof *m->node_macs);
+  m->node_weights = fb_xmalloc((size_t)(n + 1) * sizeof *m->node_weights);
+  m->scratch = fb_xmalloc(2 * (size_t)n + 1);
+  for (int i = 0; i < n; i++) {
+    const fb_layer_count lc = fb_layer_count_of(net, i);
+    m->node_macs[i] = lc.macs;
+    m->node_weights[i] = lc.weights;
+  }
+}
+
 int fb_mp_build(fb_net *net, const fb_arch *arch, fb_status *st) {
   const int S = net->opts.input_size;
   if (S % 32 != 0)
@@ -257,6 +272,7 @@ int fb_mp_build(fb_net *net, const fb_arch *arch, fb_status *st) {
   if (add_heads(&b, st)) goto fail;
   net->g.prune_dead = 1;
   fb_graph_set_mask(&net->g, NULL);
+  record_costs(net);
   return 0;
 fail:;
   char inner[sizeof st->msg];
@@ -275,6 +291,9 @@ void fb_mp_net_free(fb_mp_net *m) {
   fb_mp_free_desc(&m->arch);
   free(m->elems);
   free(m->bit_elem);
+  free(m->node_macs);
+  free(m->node_weights);
+  free(m->scratch);
   free(m);
 }
 

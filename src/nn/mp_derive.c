@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "core/status.h"
-#include "nn/flops.h"
 #include "nn/multipath.h"
 #include "nn/net.h"
 
@@ -35,17 +34,16 @@ static int task_liveness(const fb_net *net, const uint8_t *mask, unsigned task, 
 
 fb_task_cost fb_mp_task_cost(const fb_net *net, const uint8_t *mask, unsigned task) {
   fb_task_cost c = {0, 0};
+  const fb_mp_net *m = net->mp;
   const int n = net->g.n;
-  uint8_t *act = fb_xmalloc(2 * (size_t)n), *live = act + n;
+  uint8_t *act = m->scratch, *live = m->scratch + n;
   if (task_liveness(net, mask, task, act, live) == 0) {
     for (int i = 0; i < n; i++) {
       if (!live[i]) continue;
-      fb_layer_count lc = fb_layer_count_of(net, i);
-      c.macs += lc.macs;
-      c.params += lc.weights;
+      c.macs += m->node_macs[i];
+      c.params += m->node_weights[i];
     }
   }
-  free(act);
   return c;
 }
 
@@ -54,7 +52,7 @@ void fb_mp_bit_macs(const fb_net *net, double *macs) {
   for (int b = 0; b < m->n_bits; b++) {
     const fb_mp_elem *e = &m->elems[m->bit_elem[b]];
     macs[b] = 0;
-    for (int i = e->first; i <= e->last; i++) macs[b] += fb_layer_count_of(net, i).macs;
+    for (int i = e->first; i <= e->last; i++) macs[b] += m->node_macs[i];
   }
 }
 
@@ -71,10 +69,6 @@ static void emit_copy(fb_mp *out, int *cap, const fb_arch_row *r, int copy) {
   out->rows[out->n_rows++] = nr;
 }
 
-static const char *task_label(unsigned task) {
-  return task == FB_TASK_CLS ? "cls" : task == FB_TASK_DET ? "det" : task == FB_TASK_SEG ? "seg" : "?";
-}
-
 int fb_mp_derive(const fb_net *net, const uint8_t *mask, unsigned task, uint8_t *kept,
                  fb_mp *out, fb_status *st) {
   const fb_mp_net *m = net->mp;
@@ -83,7 +77,7 @@ int fb_mp_derive(const fb_net *net, const uint8_t *mask, unsigned task, uint8_t 
   uint8_t *act = fb_xmalloc(2 * (size_t)n), *live = act + n;
   if (task_liveness(net, mask, task, act, live)) {
     free(act);
-    return fb_fail(st, "derive: the network has no %s head", task_label(task));
+    return fb_fail(st, "derive: the network has no %s head", fb_task_name(task));
   }
   for (int e = 0; e < m->n_elems; e++) {
     const fb_mp_elem *el = &m->elems[e];

@@ -42,6 +42,8 @@ typedef struct fb_mp_net {
   int *bit_elem;    /* element of each bit */
   int path_out[FB_MP_MAX_PATHS]; /* node of each path after the last fusion */
   int n_paths;
+  double *node_macs, *node_weights; /* per node at batch 1, filled once after building */
+  uint8_t *scratch;                 /* 2 x nodes: the per-step cost pass allocates nothing */
 } fb_mp_net;
 
 /* Builds the trunk of a multi-path arch into net->g (called by
@@ -59,7 +61,8 @@ int fb_net_task_roots(const struct fb_net *net, unsigned task, int *roots);
 
 /* Cost of the network that task `task` uses under mask (NULL: all bits on):
  * multiply-adds and conv/linear weights of the trunk nodes that reach the
- * task's head plus the head itself, at batch 1 (published convention). */
+ * task's head plus the head itself, at batch 1 (published convention).
+ * Allocation-free (it runs every search step); not thread-safe. */
 typedef struct fb_task_cost {
   double macs, params;
 } fb_task_cost;

@@ -12,6 +12,10 @@
 #include "nn/blocks.h"
 #include "nn/multipath.h"
 
+const char *fb_task_name(unsigned task) {
+  return task == FB_TASK_CLS ? "cls" : task == FB_TASK_DET ? "det" : task == FB_TASK_SEG ? "seg" : "?";
+}
+
 fb_build_opts fb_build_opts_default(void) {
   fb_build_opts o;
   memset(&o, 0, sizeof o);

@@ -21,7 +21,7 @@ static char *derived_provenance(const fb_net *net, const uint8_t *mask, unsigned
   const int B = net->mp->n_bits;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "supernet", supernet_path ? supernet_path : "");
-  cJSON_AddStringToObject(o, "task", fb_search_task_name(task));
+  cJSON_AddStringToObject(o, "task", fb_task_name(task));
   char *bits = fb_xmalloc((size_t)B + 1);
   fb_mask_to_string(mask, B, bits);
   cJSON_AddStringToObject(o, "bits", bits);
@@ -44,7 +44,7 @@ static char *derived_provenance(const fb_net *net, const uint8_t *mask, unsigned
 
 char *fb_derive_arch_json(const fb_net *supernet, const uint8_t *mask, unsigned task,
                           const char *supernet_path, const double *probs, long step,
-                          fb_status *st) {
+                          int *n_kept_out, fb_status *st) {
   const fb_mp_net *m = supernet->mp;
   if (!m) {
     fb_fail(st, "derive: %s is not a multi-path network", supernet->name);
@@ -58,13 +58,14 @@ char *fb_derive_arch_json(const fb_net *supernet, const uint8_t *mask, unsigned 
   }
   int n_kept = 0;
   for (int b = 0; b < m->n_bits; b++) n_kept += kept[m->bit_elem[b]];
+  if (n_kept_out) *n_kept_out = n_kept;
   char name[64], comment[256];
-  snprintf(name, sizeof name, "fbnetv5_%s", fb_search_task_name(task));
+  snprintf(name, sizeof name, "fbnetv5_%s", fb_task_name(task));
   snprintf(comment, sizeof comment,
            "derived by fbnet from %s for %s: %d of %d searchable bits kept (after dropping "
            "what cannot reach the %s head)",
-           supernet_path ? supernet_path : supernet->name, fb_search_task_name(task), n_kept,
-           m->n_bits, fb_search_task_name(task));
+           supernet_path ? supernet_path : supernet->name, fb_task_name(task), n_kept,
+           m->n_bits, fb_task_name(task));
   char *prov = derived_provenance(supernet, mask, task, supernet_path, probs, step);
   char *text = fb_mp_to_json(name, comment, supernet->opts.input_size, &d, prov);
   free(prov);
@@ -112,18 +113,9 @@ static int derive_one(const fb_net *net, const fb_archdist *d, int t, unsigned t
   }
   r->entropy = fb_archdist_entropy(d, t);
   int rc = -1;
-  char *text = fb_derive_arch_json(net, mask, task, c->supernet_path, probs, step, st);
+  char *text = fb_derive_arch_json(net, mask, task, c->supernet_path, probs, step, &r->kept, st);
   if (!text) goto done;
-  const fb_mp_net *m = net->mp;
-  uint8_t *kept = fb_xmalloc((size_t)m->n_elems + 1);
-  fb_mp dd;
-  if (fb_mp_derive(net, mask, task, kept, &dd, st) == 0) {
-    r->kept = 0;
-    for (int b = 0; b < B; b++) r->kept += kept[m->bit_elem[b]];
-    fb_mp_free_desc(&dd);
-  }
-  free(kept);
-  snprintf(r->file, sizeof r->file, "%s.json", fb_search_task_name(task));
+  snprintf(r->file, sizeof r->file, "%s.json", fb_task_name(task));
   char path[1200];
   snprintf(path, sizeof path, "%s/%s", c->out_dir, r->file);
   rc = fb_write_text_atomic(path, text, st) || fb_derive_count(text, net, task, &r->count, st);
@@ -144,7 +136,7 @@ static char *summary_text(const task_result *r, int T, int B, const fb_net *net,
                    "kept bits", "decided", "MACs (M)", "params (M)", "arch file");
   for (int t = 0; t < T && n > 0 && (size_t)n < cap; t++)
     n += snprintf(s + n, cap - (size_t)n, "%-5s %5d/%-6d %5d/%-6d %4d/%-4d %10.3f %11.4f  %s\n",
-                  fb_search_task_name(r[t].task), r[t].on, B, r[t].kept, B, r[t].decided, B,
+                  fb_task_name(r[t].task), r[t].on, B, r[t].kept, B, r[t].decided, B,
                   r[t].count.macs / 1e6, r[t].count.params / 1e6, r[t].file);
   if (n > 0 && (size_t)n < cap)
     snprintf(s + n, cap - (size_t)n,
@@ -165,7 +157,7 @@ static char *summary_json(const task_result *r, const fb_archdist *d, int T,
   cJSON_AddNumberToObject(o, "threshold", c->derive_thresh);
   cJSON *tasks = cJSON_AddObjectToObject(o, "tasks");
   for (int t = 0; t < T; t++) {
-    cJSON *x = cJSON_AddObjectToObject(tasks, fb_search_task_name(r[t].task));
+    cJSON *x = cJSON_AddObjectToObject(tasks, fb_task_name(r[t].task));
     cJSON_AddStringToObject(x, "arch", r[t].file);
     cJSON_AddNumberToObject(x, "bits_on", r[t].on);
     cJSON_AddNumberToObject(x, "bits_kept", r[t].kept);
@@ -212,8 +204,7 @@ static void reset_bn_stats(fb_net *net) {
   for (int i = 0; i < g->n; i++) {
     fb_node *nd = &g->nodes[i];
     if (!nd->op || !nd->active || strcmp(nd->op->name, "batchnorm") != 0) continue;
-    const size_t C = (size_t)nd->args.par[2].c * nd->args.par[2].h * nd->args.par[2].w *
-                     (nd->args.par[2].n > 0 ? nd->args.par[2].n : 1);
+    const size_t C = g->params.p[nd->par[2]].numel;
     float *mean = fb_param_data(&g->params, nd->par[2]);
     float *var = fb_param_data(&g->params, nd->par[3]);
     for (size_t k = 0; k < C; k++) mean[k] = 0.0f, var[k] = 1.0f;

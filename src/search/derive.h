@@ -17,10 +17,11 @@ struct fb_net;
 
 /* The derived arch file of `task` under mask as JSON text (malloc'd), with a
  * "derived" provenance object (supernet, task, bits, probabilities when
- * probs is non-NULL, step). */
+ * probs is non-NULL, step). *n_kept (may be NULL): the searchable bits that
+ * survive derivation. */
 char *fb_derive_arch_json(const struct fb_net *supernet, const uint8_t *mask, unsigned task,
                           const char *supernet_path, const double *probs, long step,
-                          fb_status *st);
+                          int *n_kept, fb_status *st);
 
 /* MACs/params of an arch file's text built for one task at the supernet's
  * build options (the network `fbnet train` will train). */

@@ -69,10 +69,6 @@ int fb_search_task_list(unsigned tasks, unsigned *list) {
   return n;
 }
 
-const char *fb_search_task_name(unsigned task) {
-  return task == FB_TASK_CLS ? "cls" : task == FB_TASK_DET ? "det" : task == FB_TASK_SEG ? "seg" : "?";
-}
-
 static int task_slot(unsigned task) { return task == FB_TASK_CLS ? 0 : task == FB_TASK_DET ? 1 : 2; }
 
 typedef struct srch {
@@ -162,7 +158,7 @@ int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, fb_net *net, fb_sta
   for (int t = 0; t < s->T; t++) {
     s->n_roots[t] = fb_net_task_roots(net, s->task[t], s->roots[t]);
     if (s->n_roots[t] == 0)
-      return fb_fail(st, "internal: the supernet has no %s head", fb_search_task_name(s->task[t]));
+      return fb_fail(st, "internal: the supernet has no %s head", fb_task_name(s->task[t]));
     for (int k = 0; k < s->n_roots[t]; k++)
       s->base_w[t][k] = net->g.nodes[s->roots[t][k]].loss_weight;
   }
@@ -227,34 +223,37 @@ static int save_checkpoint(const srch *s, fb_status *st) {
   return rc;
 }
 
-static int restore_state(fb_searcher *e, const char *json, const char *path, fb_status *st) {
+int fb_search_state_read(const char *json, const char *path, fb_archdist *d, fb_rng *rng,
+                         fb_status *st) {
   cJSON *o = cJSON_Parse(json);
-  const cJSON *rng = o ? cJSON_GetObjectItemCaseSensitive(o, "rng") : NULL;
+  const cJSON *r = o ? cJSON_GetObjectItemCaseSensitive(o, "rng") : NULL;
   const cJSON *dist = o ? cJSON_GetObjectItemCaseSensitive(o, "archdist") : NULL;
   int rc = -1;
-  if (!cJSON_IsArray(rng) || cJSON_GetArraySize(rng) != 4 || !dist) {
+  if (!dist || (rng && (!cJSON_IsArray(r) || cJSON_GetArraySize(r) != 4))) {
     fb_fail(st, "%s: metadata 'search' is not a search state", path);
     goto done;
   }
-  for (int k = 0; k < 4; k++) {
-    const cJSON *v = cJSON_GetArrayItem(rng, k);
+  for (int k = 0; rng && k < 4; k++) {
+    const cJSON *v = cJSON_GetArrayItem(r, k);
     if (!cJSON_IsString(v)) {
       fb_fail(st, "%s: search.rng[%d] must be a string", path, k);
       goto done;
     }
-    e->rng.s[k] = strtoull(v->valuestring, NULL, 10);
+    rng->s[k] = strtoull(v->valuestring, NULL, 10);
   }
-  fb_archdist_free(&e->dist);
-  if (fb_archdist_from_cjson(&e->dist, dist, st)) goto done;
-  if (e->dist.T != e->T || e->dist.B != e->B) {
-    fb_fail(st, "%s: the checkpoint searched %d tasks over %d bits, this run has %d over %d "
-            "(same --tasks and supernet?)", path, e->dist.T, e->dist.B, e->T, e->B);
-    goto done;
-  }
-  rc = 0;
+  rc = fb_archdist_from_cjson(d, dist, st);
 done:
   cJSON_Delete(o);
   return rc;
+}
+
+static int restore_state(fb_searcher *e, const char *json, const char *path, fb_status *st) {
+  fb_archdist_free(&e->dist);
+  if (fb_search_state_read(json, path, &e->dist, &e->rng, st)) return -1;
+  if (e->dist.T != e->T || e->dist.B != e->B)
+    return fb_fail(st, "%s: the checkpoint searched %d tasks over %d bits, this run has %d over "
+                   "%d (same --tasks and supernet?)", path, e->dist.T, e->dist.B, e->T, e->B);
+  return 0;
 }
 
 static int resume(srch *s, fb_status *st) {
@@ -296,7 +295,7 @@ static int train_weights(fb_searcher *s, fb_search_step_info *o, fb_status *st) 
   for (int t = 0; t < s->T; t++)
     if (!isfinite(o->loss[t]))
       return fb_fail(st, "%s loss is %f at step %ld: lower --lr or check the proxy data",
-                     fb_search_task_name(s->task[t]), o->loss[t], s->step + 1);
+                     fb_task_name(s->task[t]), o->loss[t], s->step + 1);
   fb_params_zero_grad(p);
   fb_net_backward(s->net);
   /* (distributed search averages the weight gradients across ranks here;
@@ -340,7 +339,7 @@ static void log_step(const srch *s, const fb_search_step_info *o, double sec) {
   FILE *f = s->log;
   fprintf(f, "{\"step\": %ld, \"lr\": %.6g, \"theta_frozen\": %s, \"u\": \"%s\", \"sec\": %.4f",
           e->step, o->lr, e->step - 1 < e->warmup_steps ? "true" : "false",
-          fb_search_task_name(e->task[o->u]), sec);
+          fb_task_name(e->task[o->u]), sec);
   char *bits = fb_xmalloc((size_t)e->B + 1);
   fb_mask_to_string(e->mask, e->B, bits);
   fprintf(f, ", \"arch\": \"%s\"", bits);
@@ -351,13 +350,13 @@ static void log_step(const srch *s, const fb_search_step_info *o, double sec) {
     for (int t = 0; t < e->T; t++) {
       double v = k == 0 ? o->loss[t] : k == 1 ? o->rho[t] : k == 2 ? o->pen[t]
                : k == 3 ? o->macs[t] : e->dist.baseline[t];
-      fprintf(f, "%s\"%s\": %.6g", t ? ", " : "", fb_search_task_name(e->task[t]), v);
+      fprintf(f, "%s\"%s\": %.6g", t ? ", " : "", fb_task_name(e->task[t]), v);
     }
     fprintf(f, "}");
   }
   fprintf(f, ", \"probs\": {");
   for (int t = 0; t < e->T; t++) {
-    fprintf(f, "%s\"%s\": [", t ? ", " : "", fb_search_task_name(e->task[t]));
+    fprintf(f, "%s\"%s\": [", t ? ", " : "", fb_task_name(e->task[t]));
     for (int b = 0; b < e->B; b++)
       fprintf(f, "%s%.4f", b ? "," : "", fb_archdist_prob(&e->dist, t, b));
     fprintf(f, "]");
@@ -371,7 +370,7 @@ static void print_progress(const srch *s, const fb_search_step_info *o, double r
   fprintf(stderr, "step %ld/%ld%s", e->step, c->steps,
           e->step <= e->warmup_steps ? " (warm-up: weights only)" : "");
   for (int t = 0; t < e->T; t++)
-    fprintf(stderr, "  %s loss %.3f p>0.5 %d/%d", fb_search_task_name(e->task[t]), o->loss[t],
+    fprintf(stderr, "  %s loss %.3f p>0.5 %d/%d", fb_task_name(e->task[t]), o->loss[t],
             fb_archdist_num_on(&e->dist, t), e->B);
   const double left = (double)(c->steps - e->step) / (rate > 0 ? rate : 1);
   fprintf(stderr, "  %.1f img/s  ETA %.0fs\n", rate * c->batch, left);
@@ -463,7 +462,7 @@ static void print_header(const srch *s) {
   const fb_search_cfg *c = s->c;
   const fb_searcher *e = &s->e;
   fprintf(stderr, "fbnet search: %s, %d bits, tasks", s->net->name, e->B);
-  for (int t = 0; t < e->T; t++) fprintf(stderr, " %s", fb_search_task_name(e->task[t]));
+  for (int t = 0; t < e->T; t++) fprintf(stderr, " %s", fb_task_name(e->task[t]));
   fprintf(stderr, "; %d px, width %.2f; %d proxy images, batch %d, %ld steps (%ld warm-up, "
           "theta frozen)%s\n", s->net->opts.input_size, s->net->opts.width, s->data.n, c->batch,
           c->steps, e->warmup_steps, c->resume ? "; resuming" : "");

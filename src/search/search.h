@@ -59,6 +59,11 @@ typedef struct fb_search_cfg {
 
 fb_search_cfg fb_search_cfg_default(void);
 int fb_search_run(const fb_search_cfg *c, fb_status *st);
+/* The search state a checkpoint's metadata "search" holds (JSON text): the
+ * distributions into *d and, when rng is non-NULL, the sampling RNG. path
+ * names the file in messages. */
+int fb_search_state_read(const char *json, const char *path, fb_archdist *d, fb_rng *rng,
+                         fb_status *st);
 
 /* The step engine shared by the run and `fbnet bench search`: a supernet
  * (built with the searched tasks' heads, planned) plus the distributions. */
@@ -104,6 +109,5 @@ void fb_searcher_free(fb_searcher *s);
 
 /* Order of tasks inside a search: the selected ones among cls, det, seg. */
 int fb_search_task_list(unsigned tasks, unsigned *list);
-const char *fb_search_task_name(unsigned task);
 
 #endif

@@ -48,11 +48,6 @@ typedef struct raw_preds {
 
 /* ---- teachers ------------------------------------------------------------ */
 
-static int meta_int(const fb_st_file *f, const char *key, int dflt) {
-  const char *v = fb_st_meta(f, key);
-  return v ? atoi(v) : dflt;
-}
-
 /* Fails unless f holds fbnet weights with a `task` head of rank 4. */
 static int check_teacher_file(const fb_st_file *f, const char *w, int task, fb_status *st) {
   const char *tn = task == FB_TASK_DET ? "det" : "seg";
@@ -81,15 +76,10 @@ static void teacher_build_opts(const fb_st_file *f, int task, fb_build_opts *b) 
   const char *head = task == FB_TASK_DET ? "fcos.cls_logits.weight" : "seg.cls.weight";
   const fb_st_tensor *ht = fb_st_find(f, head);
   *b = fb_build_opts_default();
+  b->input_size = 64;
+  b->standard_padding = 1;
+  fb_weights_build_opts(f, b);
   b->tasks = (unsigned)task;
-  b->input_size = meta_int(f, "input_size", 64);
-  b->in_channels = meta_int(f, "in_channels", 3);
-  const char *wd = fb_st_meta(f, "width"), *pad = fb_st_meta(f, "padding");
-  b->width = wd ? atof(wd) : 1.0;
-  b->standard_padding = pad ? strcmp(pad, "standard") == 0 : 1;
-  b->num_cats = meta_int(f, "num_cats", 0);
-  b->num_seg_classes = meta_int(f, "num_seg_classes", 0);
-  b->num_classes = meta_int(f, "num_classes", 1000);
   if (task == FB_TASK_DET) b->det_width = (int)ht->dims[1];
   if (task == FB_TASK_SEG) b->seg_width = (int)ht->dims[1];
 }
@@ -212,23 +202,6 @@ static void seg_item(const float *logits, int i, int K, int S, double thresh, ui
   }
 }
 
-/* Nearest resampling of the S x S network-resolution mask of batch item i
- * back to the h x w image (eval geometry: batch pixel = orig * scale +
- * offset). The same loop as write_mask_pred in src/train/mt_trainer.c. */
-static uint8_t *mask_to_image_size(const uint8_t *m, int S, const fb_batch *b, int i, int h,
-                                   int w) {
-  uint8_t *o = fb_xmalloc((size_t)h * w);
-  for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++) {
-      int by = (int)((y + 0.5f) * b->scale[i] + b->off_y[i]);
-      int bx = (int)((x + 0.5f) * b->scale[i] + b->off_x[i]);
-      by = by < 0 ? 0 : by >= S ? S - 1 : by;
-      bx = bx < 0 ? 0 : bx >= S ? S - 1 : bx;
-      o[(size_t)y * w + x] = m[(size_t)by * S + bx];
-    }
-  return o;
-}
-
 static void seg_batch(teacher *t, const fb_batch *b, fb_mt_dataset *d, double thresh,
                       raw_preds *raw) {
   int S = b->size, K = t->net->seg.cfg.num_classes;
@@ -239,8 +212,8 @@ static void seg_batch(teacher *t, const fb_batch *b, fb_mt_dataset *d, double th
     uint8_t *pseudo = fb_xmalloc((size_t)S * S), *r = raw ? fb_xmalloc((size_t)S * S) : NULL;
     seg_item(logits, i, K, S, thresh, pseudo, r);
     free(s->mask);
-    s->mask = mask_to_image_size(pseudo, S, b, i, s->h, s->w);
-    if (r) raw->masks[b->index[i]] = mask_to_image_size(r, S, b, i, s->h, s->w);
+    s->mask = fb_batch_mask_to_orig(b, i, pseudo, S, s->h, s->w);
+    if (r) raw->masks[b->index[i]] = fb_batch_mask_to_orig(b, i, r, S, s->h, s->w);
     free(pseudo);
     free(r);
   }

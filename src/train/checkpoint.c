@@ -154,6 +154,21 @@ int fb_weights_save(const char *path, const fb_net *net, fb_status *st) {
   return fb_safetensors_save_graph(&net->g, path, meta, st);
 }
 
+void fb_weights_build_opts(const fb_st_file *f, fb_build_opts *b) {
+  const char *v;
+  if ((v = fb_st_meta(f, "input_size"))) b->input_size = atoi(v);
+  if ((v = fb_st_meta(f, "width"))) b->width = atof(v);
+  if ((v = fb_st_meta(f, "in_channels"))) b->in_channels = atoi(v);
+  if ((v = fb_st_meta(f, "num_classes"))) b->num_classes = atoi(v);
+  if ((v = fb_st_meta(f, "tasks"))) b->tasks = (unsigned)atoi(v);
+  if ((v = fb_st_meta(f, "num_cats"))) b->num_cats = atoi(v);
+  if ((v = fb_st_meta(f, "num_seg_classes"))) b->num_seg_classes = atoi(v);
+  if ((v = fb_st_meta(f, "det_width"))) b->det_width = atoi(v);
+  if ((v = fb_st_meta(f, "seg_width"))) b->seg_width = atoi(v);
+  if ((v = fb_st_meta(f, "det_depth"))) b->det_depth = atoi(v);
+  if ((v = fb_st_meta(f, "padding"))) b->standard_padding = strcmp(v, "standard") == 0;
+}
+
 int fb_weights_load(const char *path, fb_net *net, fb_status *st) {
   return fb_safetensors_load_into(&net->g.params, path, st) < 0 ? -1 : 0;
 }

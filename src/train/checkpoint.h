@@ -36,6 +36,10 @@ int fb_weights_save(const char *path, const fb_net *net, fb_status *st);
  * with the EMA weights when ema is non-NULL (swapped in and back). */
 int fb_run_save(const char *out_dir, fb_net *net, fb_ema *ema, int epoch, long step,
                 fb_status *st);
+/* The build options fb_weights_save recorded, set on *b (keys a file lacks
+ * leave *b's values: older weights have no head widths). */
+struct fb_st_file;
+void fb_weights_build_opts(const struct fb_st_file *f, fb_build_opts *b);
 int fb_weights_load(const char *path, fb_net *net, fb_status *st);
 
 int fb_is_dir(const char *path);

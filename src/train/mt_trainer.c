@@ -18,10 +18,6 @@
 #include "train/ema.h"
 #include "train/schedule.h"
 
-const char *fb_task_name(int task) {
-  return task == FB_TASK_DET ? "det" : task == FB_TASK_SEG ? "seg" : "cls";
-}
-
 fb_mt_cfg fb_mt_cfg_default(int task) {
   fb_mt_cfg c;
   memset(&c, 0, sizeof c);
@@ -136,15 +132,7 @@ static int write_mask_pred(const char *pred_dir, const fb_sample *s, const uint8
                            int S, const fb_batch *b, int i, fb_status *st) {
   /* back to the original image size (eval geometry: no flip, offset 0) */
   int h = s->h, w = s->w;
-  uint8_t *m = fb_xmalloc((size_t)h * w);
-  for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++) {
-      int by = (int)((y + 0.5f) * b->scale[i] + b->off_y[i]);
-      int bx = (int)((x + 0.5f) * b->scale[i] + b->off_x[i]);
-      by = by < 0 ? 0 : by >= S ? S - 1 : by;
-      bx = bx < 0 ? 0 : bx >= S ? S - 1 : bx;
-      m[(size_t)y * w + x] = pred[(size_t)by * S + bx];
-    }
+  uint8_t *m = fb_batch_mask_to_orig(b, i, pred, S, h, w);
   const char *base = strrchr(s->file, '/');
   base = base ? base + 1 : s->file;
   char path[1400], stem[512];

@@ -74,7 +74,6 @@ int fb_mt_evaluate(struct fb_net *net, const fb_mt_dataset *d, int task, int thr
 
 /* One line of JSON with the metrics of m (no newline). */
 void fb_mt_metrics_json(const fb_mt_metrics *m, char *buf, size_t n);
-const char *fb_task_name(int task);
 /* Copies a batch into the network's input and, when targets, every head's
  * targets (class labels, FCOS targets, segmentation targets). */
 struct fb_batch;
