@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""An independent PyTorch model of an fbnet arch file (SPEC section 2).
+"""An independent PyTorch model of an fbnet arch file (docs/method.md section 2).
 
 Used as a cross-check of fbnet's builder/counter and as the PyTorch side of
 the side-by-side benchmark. Run it with /usr/bin/python3 (Debian's torch):
@@ -56,7 +56,7 @@ def conv_bn(c_in, c_out, k, stride=1, pad=None, groups=1, act=True):
 
 
 class Stem(nn.Module):
-    """conv_k{k}_hs: kxk conv stride s, pad k/2 (with bias, per SPEC) + BN + hswish."""
+    """conv_k{k}_hs: kxk conv stride s, pad k/2 (with bias, docs/method.md section 2) + BN + hswish."""
 
     def __init__(self, c_in, c_out, k, stride):
         super().__init__()

@@ -43,7 +43,7 @@ typedef struct fb_build_opts {
 
 fb_build_opts fb_build_opts_default(void);
 
-/* FBNet channel rounding (SPEC section 2). */
+/* FBNet channel rounding (docs/method.md section 2). */
 int fb_div8(double n);
 
 typedef struct fb_arch fb_arch; /* a parsed arch file */

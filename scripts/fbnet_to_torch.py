@@ -374,16 +374,27 @@ def main(argv=None):
             raise LoadError("%s: format '%s' (expected fbnet-weights-1; a checkpoint holds "
                             "optimizer state too: use weights.safetensors)"
                             % (a.weights, meta["format"]))
-        opts = build_options(meta, a)
         arch_path = a.arch
-        if arch_path is None:
-            if "arch" not in meta:
-                raise LoadError("%s: no arch name in __metadata__: pass --arch" % a.weights)
-            arch_path = os.path.join(ROOT, "archs", meta["arch"] + ".json")
-        try:
-            arch = torch_model.load_arch(arch_path)
-        except (OSError, ValueError) as e:
-            raise LoadError("%s: %s" % (arch_path, e))
+        if arch_path is None and "arch_json" in meta:
+            arch_path = a.weights + " (arch_json)"
+            try:
+                arch = json.loads(meta["arch_json"])
+            except ValueError as e:
+                raise LoadError("%s: %s" % (arch_path, e))
+        else:
+            if arch_path is None:
+                if "arch" not in meta:
+                    raise LoadError("%s: no arch name in __metadata__: pass --arch" % a.weights)
+                arch_path = os.path.join(ROOT, "archs", meta["arch"] + ".json")
+            try:
+                arch = torch_model.load_arch(arch_path)
+            except (OSError, ValueError) as e:
+                raise LoadError("%s: %s" % (arch_path, e))
+        if "stages" in arch:
+            raise LoadError("%s: a multi-path (searched or supernet) architecture: this script "
+                            "builds chain arch files only (multi-path PyTorch export is not "
+                            "supported yet; fbnet eval/predict run it)" % arch_path)
+        opts = build_options(meta, a)
         if "arch" in meta and arch.get("name") not in (None, meta["arch"]):
             raise LoadError("%s: the weights are of arch '%s', the arch file is '%s'"
                             % (a.weights, meta["arch"], arch.get("name")))

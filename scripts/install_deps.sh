@@ -11,6 +11,7 @@ PKGS=(
   dataset-fashion-mnist # built-in demo data
   python3-torch        # reference values and side-by-side benchmarks only
   python3-numpy
+  python3-pil          # tests read PNG masks written by fbnet
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -48,7 +48,7 @@ Block cases (block_<k>.bin) hold
         se.fc1.weight, se.fc1.bias, se.fc2.weight, se.fc2.bias       (if SE)
         pwl.conv.weight, pwl.bn.{...}
     i.e. src/nn/blocks.c's parameter names without the block prefix.
-    The block is SPEC section 2's IRF block: 1x1 conv + BN + hswish, kxk
+    The block is docs/method.md section 2's IRF block: 1x1 conv + BN + hswish, kxk
     depthwise conv (stride s, pad k/2) + BN + hswish, SE (gap -> 1x1 conv with
     bias -> hswish -> 1x1 conv with bias -> hsigmoid -> channel multiply),
     1x1 conv + BN, residual add when c_in == c_out and s == 1. BN in training

@@ -13,7 +13,7 @@
 
 static const char *V3A = "archs/fbnetv3_a.json";
 
-/* div8 values worked out by hand from the SPEC rule. */
+/* div8 values worked out by hand from the rule of docs/method.md section 2. */
 static void test_div8(void) {
   static const struct {
     double n;
@@ -144,11 +144,11 @@ static void test_v3a_counts(void) {
   CHECK(net != NULL, "build: %s", st.msg);
   if (net) {
     fb_count c = fb_net_count(net);
-    /* SPEC: an independent PyTorch model gives 356.598 M MACs and 8.542224 M params */
+    /* docs/method.md section 2: an independent PyTorch model gives 356.598 M MACs and 8.542224 M params */
     CHECK_CLOSE(c.macs / 1e6, 356.598, 356.598 * 0.005, "FBNetV3-A MMACs (0.5%)");
     CHECK_CLOSE(c.params / 1e6, 8.542224, 8.542224 * 0.01, "FBNetV3-A M params (1%)");
     CHECK_CLOSE(c.params_all / 1e6, 8.598, 8.598 * 0.01, "FBNetV3-A trainable M params (1%)");
-    /* exact values of our own hand count of the SPEC table (the reference model
+    /* exact values of our own hand count of the table of docs/method.md section 2 (the reference model
      * counts one more global pool over the 1984x1x1 head output: +1984) */
     CHECK_CLOSE(c.macs, 356596296.0, 0.5, "FBNetV3-A MACs exact");
     CHECK_CLOSE(c.params, 8542224.0, 0.5, "FBNetV3-A params exact");

@@ -625,7 +625,7 @@ static void test_json_errors(void) {
 
 /* ---- 5. planted-best simulation ----------------------------------------- */
 
-/* SPEC section 4: 55 bits, 3 tasks, each with its own planted best vector;
+/* docs/method.md section 4: 55 bits, 3 tasks, each with its own planted best vector;
  * every wrong bit adds 2% to the task's loss, then 30% multiplicative noise.
  * The proposal is the mixture (one sample for all tasks, what the search
  * does), a uniform Bernoulli(0.5) (rho_t = p_t(a) 2^B), or "separate": one

@@ -279,7 +279,7 @@ static void test_coco(void) {
           "image 3 boxes in file order");
     CHECK(b->c == 3 && b->px[0] == b->px[1], "grey image decoded to 3 channels");
     /* ground truth round trip */
-    CHECK(fb_coco_write_gt(P("det/rt.json"), &d, &st) == 0, "write gt: %s", st.msg);
+    CHECK(fb_coco_write_gt(P("det/rt.json"), &d, 0, &st) == 0, "write gt: %s", st.msg);
     fb_mt_dataset e;
     CHECK(fb_coco_load(P("det/rt.json"), P("det"), 3, &e, &st) == 0, "reload gt: %s", st.msg);
     int same = e.n == d.n && e.num_cats == d.num_cats;

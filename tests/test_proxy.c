@@ -296,7 +296,7 @@ static void test_corrupt(const fb_mt_dataset *src) {
   expect_fail(fb_proxy_write(P("bad_write"), "train", &bad, &in, &st), &st, "writer label",
               "class label 5", NULL);
   /* writer: an unwritable output directory */
-  expect_fail(fb_proxy_prepare("/proc/fbnet_no_such/x", "train", ALL, src->class_names, 2, &st),
+  expect_fail(fb_proxy_prepare("/proc/fbnet_no_such/x", "train", ALL, src->class_names, 2, 0, &st),
               &st, "unwritable out", "/proc/fbnet_no_such/x", "cannot create directory");
 }
 

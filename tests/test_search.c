@@ -171,18 +171,21 @@ static void test_flops_target(void) {
   fb_net *net = build(FB_TASK_SEG, &d, 4, &st);
   CHECK(net != NULL, "seg supernet: %s", st.msg);
   if (!net) goto done;
-  uint8_t none[B] = {0};
-  const double min_macs = fb_mp_task_cost(net, none, FB_TASK_SEG).macs;
-  const double max_macs = fb_mp_task_cost(net, NULL, FB_TASK_SEG).macs;
   fb_search_cfg c = fb_search_cfg_default();
   c.tasks = FB_TASK_SEG;
   c.steps = 300;
   c.warmup_frac = 0.05;
   c.theta_lr = 0.05;
-  c.flops_target[2] = min_macs;
-  c.flops_lambda = 20.0 * min_macs / (max_macs - min_macs); /* ~20 between none and all */
   fb_searcher e;
   CHECK(fb_searcher_init(&e, &c, net, &st) == 0, "searcher: %s", st.msg);
+  /* the budget counts the deployed network (full head): e.cost_net */
+  uint8_t none[B] = {0};
+  const double min_macs = fb_mp_task_cost(e.cost_net, none, FB_TASK_SEG).macs;
+  const double max_macs = fb_mp_task_cost(e.cost_net, NULL, FB_TASK_SEG).macs;
+  CHECK(min_macs > fb_mp_task_cost(net, none, FB_TASK_SEG).macs,
+        "the deployed seg network (full head) costs more than the search's light one");
+  c.flops_target[2] = min_macs;
+  c.flops_lambda = 20.0 * min_macs / (max_macs - min_macs); /* ~20 between none and all */
   fb_loader_cfg lc = fb_loader_cfg_default(32, 3, 4, 1);
   fb_loader *l = fb_loader_create(&d, &lc, &st);
   long epoch = 0;

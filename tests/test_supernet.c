@@ -70,7 +70,7 @@ static void test_fbnetv5_layout(void) {
   CHECK(net != NULL, "supernet builds: %s", st.msg);
   if (net) {
     const fb_mp_net *m = net->mp;
-    CHECK(m->n_bits == 55, "SPEC: B = 55 at width 1.0, got %d", m->n_bits);
+    CHECK(m->n_bits == 55, "B = 55 (docs/method.md section 3) at width 1.0, got %d", m->n_bits);
     CHECK(m->n_paths == 4, "four paths, got %d", m->n_paths);
     int blocks = 0, cross = 0;
     for (int b = 0; b < m->n_bits; b++)
@@ -245,7 +245,7 @@ static void check_equivalence(const char *text, int size, double width, unsigned
   }
   randomize_params(sup, 11);
   fb_graph_set_mask(&sup->g, mask);
-  char *derived = fb_derive_arch_json(sup, mask, task, "test.json", NULL, -1, NULL, &st);
+  char *derived = fb_derive_arch_json(sup, mask, task, "test.json", NULL, -1, 0, NULL, &st);
   fb_net *der = derived ? build_text(derived, task, size, width, &st) : NULL;
   if (!der || fb_net_plan(der, 2, 1, &st)) {
     CHECK(0, "%s: derived net: %s", what, st.msg);

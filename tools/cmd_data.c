@@ -1,5 +1,5 @@
 /* fbnet data: built-in data sets. `fbnet data scenes --out DIR` writes the
- * demo scenes of SPEC section 7 (src/data/scenes.c, docs/demo-data.md). */
+ * demo scenes of docs/method.md section 7 (src/data/scenes.c, docs/demo-data.md). */
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>

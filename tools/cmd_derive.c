@@ -9,6 +9,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/fileio.h"
+#include "core/jsonutil.h"
 #include "core/status.h"
 #include "io/safetensors.h"
 #include "nn/arch.h"
@@ -22,9 +23,28 @@
 
 typedef struct derive_opts {
   const char *run, *bits, *out, *eval_data;
-  int task, recal_images, batch, threads, no_recal, json;
-  double thresh;
+  int task, recal_images, batch, threads, no_recal, json, input;
+  double thresh, width;
 } derive_opts;
+
+/* The deployed networks' input size and width: --input/--width, else what
+ * the run's summary.json recorded, else the search's own. */
+static fb_build_opts deploy_opts(const derive_opts *o, const fb_net *supernet) {
+  fb_build_opts b = supernet->opts;
+  char *path = fb_path_join(o->run, "summary.json");
+  fb_status ignore = {{0}};
+  cJSON *s = fb_json_read_file(path, &ignore);
+  free(path);
+  const cJSON *in = cJSON_GetObjectItemCaseSensitive(s, "deploy_input_size");
+  const cJSON *w = cJSON_GetObjectItemCaseSensitive(s, "deploy_width");
+  if (cJSON_IsNumber(in) && in->valuedouble >= 32) b.input_size = (int)in->valuedouble;
+  if (cJSON_IsNumber(w) && w->valuedouble > 0) b.width = w->valuedouble;
+  cJSON_Delete(s);
+  if (o->input > 0) b.input_size = o->input;
+  if (o->width > 0) b.width = o->width;
+  b.det_width = b.seg_width = b.det_depth = 0; /* the full heads of fbnet train */
+  return b;
+}
 
 /* The supernet of a run, built with one task's head, its build options and
  * arch text from RUN/supernet.safetensors. */
@@ -106,7 +126,8 @@ static int eval_shared(const derive_opts *o, fb_net *net, unsigned task, fb_stat
         fb_bn_recalibrate(net, &train, o->recal_images, o->threads, 1, st))
       goto done;
   }
-  if (fb_mt_evaluate(net, &val, (int)task, o->threads, NULL, &m, st)) goto done;
+  const fb_eval_opts eo = {.threads = o->threads};
+  if (fb_mt_evaluate(net, &val, (int)task, &eo, &m, st)) goto done;
   char js[4096];
   fb_mt_metrics_json(&m, js, sizeof js);
   fprintf(o->json ? stdout : stderr, "%s\n", js);
@@ -126,19 +147,23 @@ static int run(const derive_opts *o, unsigned task, fb_status *st) {
   double *probs = fb_xcalloc((size_t)B + 1, sizeof *probs);
   int rc = task_mask(o, net, task, run_tasks, mask, probs, st);
   char *text = NULL;
+  const fb_build_opts deploy = deploy_opts(o, net);
   if (rc == 0) {
     char src[1200];
     snprintf(src, sizeof src, "%s/supernet.safetensors", o->run);
-    text = fb_derive_arch_json(net, mask, task, src, o->bits ? NULL : probs, -1, NULL, st);
+    text = fb_derive_arch_json(net, mask, task, src, o->bits ? NULL : probs, -1,
+                               deploy.input_size, NULL, st);
     rc = text ? 0 : -1;
   }
   if (rc == 0) {
-    fb_count c;
-    rc = fb_derive_count(text, net, task, &c, st);
+    fb_count c, cs;
+    rc = fb_derive_count(text, &deploy, task, &c, st) ||
+         fb_derive_count(text, &net->opts, task, &cs, st);
     if (rc == 0)
-      fprintf(stderr, "fbnet derive: %s: %.3f M MACs, %.4f M params at %d px, width %g\n",
-              fb_task_name(task), c.macs / 1e6, c.params / 1e6, net->opts.input_size,
-              net->opts.width);
+      fprintf(stderr, "fbnet derive: %s: %.3f M MACs, %.4f M params deployed (full head, %d px, "
+              "width %g); %.3f M MACs with the search's head at %d px, width %g\n",
+              fb_task_name(task), c.macs / 1e6, c.params / 1e6, deploy.input_size, deploy.width,
+              cs.macs / 1e6, net->opts.input_size, net->opts.width);
   }
   if (rc == 0) rc = o->out ? fb_write_text_atomic(o->out, text, st) : (fputs(text, stdout), 0);
   if (rc == 0 && o->eval_data) {
@@ -174,6 +199,11 @@ int cmd_derive(int argc, char **argv) {
       {"--batch", ARG_INT, &o.batch, 1, 4096, NULL, "batch for re-calibration/eval (32)"},
       {"--threads", ARG_INT, &o.threads, 1, 1024, NULL, "OpenMP threads (default: all cores)"},
       {"--json", ARG_FLAG, &o.json, 0, 0, NULL, "print the eval metrics as JSON on stdout"},
+      {"--input", ARG_INT, &o.input, 32, 2048, NULL,
+       "input size of the deployed network: the file's input_size and the reported MACs "
+       "(default: the run's --deploy-input)"},
+      {"--width", ARG_DOUBLE, &o.width, 0.05, 4.0, NULL,
+       "width of the deployed network for the reported MACs (default: the run's --deploy-width)"},
   };
   const arg_spec spec = {
       "fbnet derive --run RUN_DIR --task cls|det|seg [--thresh 0.5] [--out FILE] [--eval-data DIR]",

@@ -10,26 +10,38 @@
 #include "commands.h"
 #include "data/fmnist.h"
 #include "data/formats.h"
+#include "data/labels.h"
 #include "io/safetensors.h"
 #include "nn/net.h"
 #include "train/checkpoint.h"
 #include "train/mt_trainer.h"
 #include "train/trainer.h"
 
-/* Build options recorded in the weights file, and the arch file's JSON text
- * when the weights carry it (metadata "arch_json"; *arch_text malloc'd, NULL
- * for weights written before fbnet stored it). */
-static int options_from_weights(const char *path, fb_build_opts *b, char **arch_text,
-                                fb_status *st) {
+/* What the weights file records: build options (b->tasks = the trained
+ * heads), the arch file's JSON text (metadata "arch_json"; NULL for weights
+ * written before fbnet stored it) and the label names ("labels"; none for
+ * older weights). */
+typedef struct model_meta {
+  fb_build_opts b;
+  char *arch_text;
+  fb_mt_dataset names;
+} model_meta;
+
+static int read_model_meta(const char *path, model_meta *m, fb_status *st) {
   fb_st_file f;
   if (fb_safetensors_read(path, &f, st)) return -1;
-  const unsigned tasks = b->tasks; /* the command's task, not the trained ones */
-  fb_weights_build_opts(&f, b);
-  b->tasks = tasks;
-  const char *v;
-  *arch_text = (v = fb_st_meta(&f, "arch_json")) ? fb_xstrdup(v) : NULL;
+  fb_weights_build_opts(&f, &m->b);
+  const char *v = fb_st_meta(&f, "arch_json");
+  m->arch_text = v ? fb_xstrdup(v) : NULL;
+  v = fb_st_meta(&f, "labels");
+  int rc = v ? fb_labels_from_json(v, path, &m->names, st) : 0;
   fb_st_file_free(&f);
-  return 0;
+  return rc;
+}
+
+static void model_meta_free(model_meta *m) {
+  free(m->arch_text);
+  fb_mt_dataset_free(&m->names);
 }
 
 /* The arch from --arch when given, else from the weights' arch_json. */
@@ -70,11 +82,17 @@ done:
   return rc;
 }
 
-static void print_metrics(const fb_mt_metrics *m, int json) {
+static void print_metrics(const fb_mt_metrics *m, int json, const char *pred_dir) {
   char js[4096];
   fb_mt_metrics_json(m, js, sizeof js);
   if (json) {
     printf("%s\n", js);
+    return;
+  }
+  if (!m->labelled) {
+    printf("%d images, task %s: no labels, so no metrics", m->images, fb_task_name(m->task));
+    if (pred_dir) printf("; predictions in %s", pred_dir);
+    printf("\n");
     return;
   }
   printf("%d images, task %s:", m->images, fb_task_name(m->task));
@@ -88,29 +106,124 @@ static void print_metrics(const fb_mt_metrics *m, int json) {
 }
 
 typedef struct eval_args {
-  int task, json, batch, threads, limit, input, padding;
+  int task, json, batch, threads, limit, input, padding, top_k;
   double width;
   const char *arch, *weights, *data, *split, *images, *out;
 } eval_args;
 
-static int eval_formats(const eval_args *a, const char *arch_text, int task, fb_build_opts *b,
-                        const char *pred_dir, fb_status *st) {
-  fb_mt_dataset d;
-  int rc = a->images ? fb_imagefolder_load(a->images, 3, &d, st)
-                     : fb_mt_load_split(task, a->data, a->split, a->limit, &d, st);
-  if (rc) return -1;
-  b->tasks = (unsigned)task;
-  b->in_channels = 3;
-  if (!a->images) fb_mt_build_opts_for_data(task, &d, b);
-  if (task == FB_TASK_DET && !d.cat_ids && b->num_cats > 0) { /* images only: ids 1..K */
-    d.num_cats = b->num_cats;
-    d.cat_ids = fb_xmalloc((size_t)b->num_cats * sizeof *d.cat_ids);
-    for (int k = 0; k < b->num_cats; k++) d.cat_ids[k] = k + 1;
+/* 1 when dir is a labelled classification folder for this model: only
+ * sub-folders at its top, each named after one of the model's classes (any
+ * sub-folders when the weights carry no class names and their number equals
+ * the model's classes). */
+static int is_class_folder(const char *dir, const fb_mt_dataset *model, int num_classes) {
+  char **subs = NULL, **files = NULL;
+  int n_subs = 0, n_files = 0, ok = 0;
+  fb_status ignore = {{0}};
+  if (fb_list_dir(dir, 1, &subs, &n_subs, &ignore) == 0 &&
+      fb_list_dir(dir, 0, &files, &n_files, &ignore) == 0 && n_files == 0 && n_subs > 0) {
+    ok = 1;
+    for (int k = 0; k < n_subs && ok; k++)
+      ok = model->class_names ? fb_name_index(model->class_names, model->num_classes, subs[k]) >= 0
+                              : n_subs == num_classes;
   }
+  for (int k = 0; k < n_subs; k++) free(subs[k]);
+  for (int k = 0; k < n_files; k++) free(files[k]);
+  free(subs);
+  free(files);
+  return ok;
+}
+
+/* Classification labels in the model's class order; the model's names for
+ * a set without labels. */
+static int adopt_classes(fb_mt_dataset *d, const fb_mt_dataset *model, int num_classes,
+                         const char *what, fb_status *st) {
+  if (model->class_names) {
+    if (model->num_classes != num_classes)
+      return fb_fail(st, "weights: %d class names for %d classes", model->num_classes,
+                     num_classes);
+    return fb_labels_map_classes(d, model, what, st); /* also names an unlabelled set */
+  }
+  if (d->class_names && d->num_classes != num_classes)
+    return fb_fail(st, "%s: %d classes, the model has %d (its weights name no classes, so the "
+                   "folders must be its classes in sorted order)", what, d->num_classes,
+                   num_classes);
+  if (d->class_names)
+    fprintf(stderr, "warning: the weights name no classes (trained by an older fbnet): the "
+            "class folders of %s are taken in sorted order as the model's classes\n", what);
+  return 0;
+}
+
+/* Detection: the data's categories must be the model's (same COCO ids in the
+ * same order); a set without boxes takes the model's (ids 1..K for weights
+ * that do not name them). */
+static int adopt_categories(fb_mt_dataset *d, const fb_mt_dataset *model, int num_cats,
+                            const char *what, fb_status *st) {
+  if (d->cat_ids) {
+    int same = d->num_cats == num_cats;
+    for (int k = 0; same && model->cat_ids && k < num_cats; k++)
+      same = d->cat_ids[k] == model->cat_ids[k];
+    if (!same)
+      return fb_fail(st, "%s: its %d categories are not the %d the model was trained on (same "
+                     "COCO ids in the same order)", what, d->num_cats, num_cats);
+    return 0;
+  }
+  d->num_cats = num_cats;
+  d->cat_ids = fb_xmalloc((size_t)(num_cats > 0 ? num_cats : 1) * sizeof *d->cat_ids);
+  d->cat_names = fb_xcalloc((size_t)(num_cats > 0 ? num_cats : 1), sizeof *d->cat_names);
+  for (int k = 0; k < num_cats; k++) {
+    d->cat_ids[k] = model->cat_ids && k < model->num_cats ? model->cat_ids[k] : k + 1;
+    if (model->cat_names && k < model->num_cats) d->cat_names[k] = fb_xstrdup(model->cat_names[k]);
+  }
+  return 0;
+}
+
+/* The images to evaluate or predict on, in the model's label space. */
+static int load_data(const eval_args *a, int task, int predict, const fb_mt_dataset *model,
+                     const fb_build_opts *b, fb_mt_dataset *d, fb_status *st) {
+  const char *what = a->images ? a->images : a->data;
+  int rc;
+  if (a->images && task == FB_TASK_CLS && is_class_folder(a->images, model, b->num_classes))
+    rc = fb_imagefolder_load(a->images, 3, d, st);
+  else if (a->images && !predict)
+    return fb_fail(st, "%s: no labels to score (eval --images needs one sub-folder per class, "
+                   "named after the model's classes; det/seg need --data DIR with ground "
+                   "truth): use 'fbnet predict' for plain images", a->images);
+  else if (a->images)
+    rc = fb_imagetree_load(a->images, 3, d, st);
+  else
+    rc = fb_mt_load_split(task, a->data, a->split, a->limit, d, st);
+  if (rc) return -1;
+  if (task == FB_TASK_CLS) return adopt_classes(d, model, b->num_classes, what, st);
+  if (task == FB_TASK_DET) return adopt_categories(d, model, b->num_cats, what, st);
+  if (d->num_seg_classes && d->num_seg_classes != b->num_seg_classes)
+    return fb_fail(st, "%s: %d segmentation classes, the model has %d", what, d->num_seg_classes,
+                   b->num_seg_classes);
+  return 0;
+}
+
+static int eval_formats(const eval_args *a, const char *arch_text, const fb_mt_dataset *model,
+                        int task, fb_build_opts *b, const char *pred_dir, fb_status *st) {
+  if (b->in_channels != 3)
+    return fb_fail(st, "%s: a %d-channel model (Fashion-MNIST): evaluate it with --data "
+                   "fashion-mnist (image folders need a 3-channel model)", a->weights,
+                   b->in_channels);
+  if (!(b->tasks & (unsigned)task))
+    return fb_fail(st, "%s: the weights have no %s head (tasks of the model: %s%s%s)", a->weights,
+                   fb_task_name(task), b->tasks & FB_TASK_CLS ? "cls " : "",
+                   b->tasks & FB_TASK_DET ? "det " : "", b->tasks & FB_TASK_SEG ? "seg" : "");
+  fb_mt_dataset d;
+  memset(&d, 0, sizeof d);
+  if (load_data(a, task, pred_dir != NULL, model, b, &d, st)) {
+    fb_mt_dataset_free(&d);
+    return -1;
+  }
+  b->tasks = (unsigned)task;
   fb_net *net = build_net(a->arch, arch_text, b, a->batch, a->weights, st);
   fb_mt_metrics m;
-  rc = net ? fb_mt_evaluate(net, &d, task, a->threads > 0 ? a->threads : 1, pred_dir, &m, st) : -1;
-  if (rc == 0) print_metrics(&m, a->json);
+  const fb_eval_opts o = {.threads = a->threads > 0 ? a->threads : 1, .pred_dir = pred_dir,
+                          .top_k = a->top_k, .progress = 1};
+  int rc = net ? fb_mt_evaluate(net, &d, task, &o, &m, st) : -1;
+  if (rc == 0) print_metrics(&m, a->json, pred_dir);
   fb_net_free(net);
   fb_mt_dataset_free(&d);
   return rc;
@@ -132,8 +245,13 @@ static int run(int argc, char **argv, int predict) {
        "'fashion-mnist' (default) or a data directory in the standard formats"},
       {"--split", ARG_STRING, &a.split, 0, 0, NULL, "split of --data (default val)"},
       {"--images", ARG_STRING, &a.images, 0, 0, NULL,
-       "an image folder (class sub-folders) instead of --data; no metrics for det/seg"},
-      {"--out", ARG_STRING, &a.out, 0, 0, NULL, "predict: output directory (default preds)"},
+       predict ? "any folder of images (searched recursively) instead of --data; for cls, "
+                 "sub-folders named after the model's classes are labels (metrics printed)"
+               : "a folder with one sub-folder per class (named after the model's classes) "
+                 "instead of --data"},
+      {"--out", ARG_STRING, &a.out, 0, 0, NULL,
+       "predict: output directory, parents created (default preds)"},
+      {"--top-k", ARG_INT, &a.top_k, 1, 1000, NULL, "predict --task cls: classes per image (default 5)"},
       {"--input", ARG_INT, &a.input, 8, 1024, NULL, "input size (default: from the weights)"},
       {"--width", ARG_DOUBLE, &a.width, 0.05, 4, NULL, "width multiplier (default: from weights)"},
       {"--padding", ARG_CHOICE, &a.padding, 0, 0, "explicit|standard",
@@ -147,9 +265,11 @@ static int run(int argc, char **argv, int predict) {
       predict ? "fbnet predict --task cls|det|seg [--arch ARCH] --weights W "
                 "--data DIR|--images DIR --out DIR"
               : "fbnet eval --task cls|det|seg [--arch ARCH] --weights W --data DATA [options]",
-      predict ? "Writes predictions: det -> OUT/detections.json (COCO results), seg -> "
-                "OUT/masks/NAME.png,\ncls -> OUT/predictions.csv; prints metrics when the data "
-                "has labels."
+      predict ? "Writes predictions keyed by each image's path under the folder:\n"
+                "  cls -> OUT/predictions.csv and .json (top-k classes with probabilities)\n"
+                "  det -> OUT/detections.json (COCO results) + OUT/images.json (id -> file_name)\n"
+                "  seg -> OUT/masks/<path>.png (class index per pixel, the image's own size)\n"
+                "Prints metrics when the data has labels."
               : "Evaluates saved weights: top-1/top-5 (cls), COCO AP (det), mIoU and pixel "
                 "accuracy (seg).",
       opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL};
@@ -164,31 +284,39 @@ static int run(int argc, char **argv, int predict) {
   static const int tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
   int task = tasks[a.task];
   fb_status st = {{0}};
-  fb_build_opts b = fb_build_opts_default();
-  b.num_classes = FB_FMNIST_CLASSES;
-  char *arch_text = NULL;
-  if (options_from_weights(a.weights, &b, &arch_text, &st)) {
+  model_meta mm;
+  memset(&mm, 0, sizeof mm);
+  mm.b = fb_build_opts_default();
+  mm.b.num_classes = FB_FMNIST_CLASSES;
+  if (read_model_meta(a.weights, &mm, &st)) {
     fprintf(stderr, "%s: error: %s\n", cmd, st.msg);
+    model_meta_free(&mm);
     return 1;
   }
-  if (!a.arch && !arch_text) {
+  if (!a.arch && !mm.arch_text) {
     fprintf(stderr, "%s: %s has no arch_json metadata (weights written by an older fbnet): "
             "pass --arch ARCH with the arch file it was trained from\n", cmd, a.weights);
+    model_meta_free(&mm);
     return 2;
   }
-  if (a.input) b.input_size = a.input;
-  if (a.width > 0) b.width = a.width;
-  if (a.padding >= 0) b.standard_padding = a.padding == 1;
+  fb_build_opts *b = &mm.b;
+  if (a.input) b->input_size = a.input;
+  if (a.width > 0) b->width = a.width;
+  if (a.padding >= 0) b->standard_padding = a.padding == 1;
   int fmnist = task == FB_TASK_CLS && !a.images && strcmp(a.data, "fashion-mnist") == 0;
   if (fmnist && predict) {
     fprintf(stderr, "%s: predictions need --data DIR or --images DIR in the standard formats\n", cmd);
-    free(arch_text);
+    model_meta_free(&mm);
     return 2;
   }
-  rc = fmnist ? eval_fmnist(a.arch, arch_text, a.weights, a.data, &b, a.batch, a.limit, a.json, &st)
-              : eval_formats(&a, arch_text, task, &b, predict ? (a.out ? a.out : "preds") : NULL,
-                             &st);
-  free(arch_text);
+  if (fmnist) {
+    b->tasks = FB_TASK_CLS;
+    rc = eval_fmnist(a.arch, mm.arch_text, a.weights, a.data, b, a.batch, a.limit, a.json, &st);
+  } else {
+    rc = eval_formats(&a, mm.arch_text, &mm.names, task, b,
+                      predict ? (a.out ? a.out : "preds") : NULL, &st);
+  }
+  model_meta_free(&mm);
   if (rc) {
     fprintf(stderr, "%s: error: %s\n", cmd, st.msg);
     return 1;

@@ -13,6 +13,7 @@
 int cmd_flops(int argc, char **argv) {
   fb_build_opts o = fb_build_opts_default();
   o.input_size = 0; /* default: the arch file's input_size */
+  o.num_classes = 10; /* as fbnet train on the demo data and Fashion-MNIST */
   o.num_cats = 10;
   o.num_seg_classes = 11;
   int padding = 1;  /* index into "standard|explicit" */
@@ -22,7 +23,7 @@ int cmd_flops(int argc, char **argv) {
   const arg_opt opts[] = {
       {"--input", ARG_INT, &o.input_size, 1, 16384, NULL,
        "square input size in px (default: the arch's input_size)"},
-      {"--classes", ARG_INT, &o.num_classes, 1, 1000000, NULL, "classifier outputs (default 1000)"},
+      {"--classes", ARG_INT, &o.num_classes, 1, 1000000, NULL, "classifier outputs (default 10, as train; 1000 for the published ImageNet counts)"},
       {"--width", ARG_DOUBLE, &o.width, 0.01, 16, NULL,
        "width multiplier; channels rounded with div8 (default 1.0)"},
       {"--in-channels", ARG_INT, &o.in_channels, 1, 4096, NULL, "input channels (default 3)"},

@@ -1,4 +1,4 @@
-/* fbnet label: the proxy multi-task data set of SPEC section 5. Runs a
+/* fbnet label: the proxy multi-task data set of docs/method.md section 5. Runs a
  * trained detection teacher and a segmentation teacher over an image folder
  * with class labels only and writes boxes (COCO JSON with scores) and masks
  * (PNG, 255 = ignore for low-confidence pixels) beside the images, in the
@@ -64,11 +64,13 @@ int cmd_label(int argc, char **argv) {
       {"--threads", ARG_INT, &a.threads, 1, 1024, NULL, "OpenMP threads (default: all cores)"},
       {"--limit", ARG_INT, &a.limit, 1, 100000000, NULL,
        "label N images spread evenly over the folder (default: all)"},
+      {"--force", ARG_FLAG, &a.force, 0, 0, NULL,
+       "replace the files of an existing split of OUT (tasks and classes must match)"},
       {"--quiet", ARG_FLAG, &a.quiet, 0, 0, NULL, "no progress lines on stderr"},
   };
   const arg_spec spec = {
       "fbnet label --det-teacher W --seg-teacher W --images DIR --out OUT [options]",
-      "Pseudo-labels an image folder that has class labels only (SPEC section 5): boxes of the\n"
+      "Pseudo-labels an image folder that has class labels only (docs/method.md section 5): boxes of the\n"
       "det teacher (COCO JSON with scores) and masks of the seg teacher (PNG, 255 = ignore),\n"
       "each at the teacher's own input size, mapped back to the image size. OUT is read by\n"
       "the search (proxy data set) and by fbnet train --task det|seg --data OUT. Prints one\n"

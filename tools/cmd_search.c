@@ -53,6 +53,8 @@ int cmd_search(int argc, char **argv) {
   const char *tasks = "cls,det,seg", *gamma = NULL, *targets = NULL;
   int input = -1, batch = -1, seed = -1, threads = 0, optimizer = -1, det_width = 0,
       seg_width = 0, det_depth = -2, resume = 0, quiet = 0, limit = 0;
+  int deploy_input = 0;
+  double deploy_width = 0;
   double width = -1, lr = -1, wd = -1, warmup = -1, theta_lr = -1, init_prob = -1, rho_clip = -1,
          lambda = -1, thresh = -1, steps = -1, ckpt = -1, stop_after = -1;
   const arg_opt opts[] = {
@@ -72,13 +74,20 @@ int cmd_search(int argc, char **argv) {
       {"--lr", ARG_DOUBLE, &lr, 1e-8, 100, NULL, "peak learning rate of the weights (cosine)"},
       {"--wd", ARG_DOUBLE, &wd, 0, 1, NULL, "weight decay (conv/linear weights)"},
       {"--theta-lr", ARG_DOUBLE, &theta_lr, 1e-6, 1, NULL,
-       "Adam learning rate of the architecture logits (default 5e-3)"},
+       "Adam learning rate of the architecture logits (default 1e-2)"},
       {"--init-prob", ARG_DOUBLE, &init_prob, 0.01, 0.99, NULL,
        "initial probability of keeping each bit (default 0.6)"},
       {"--rho-clip", ARG_DOUBLE, &rho_clip, 0, 100, NULL, "clip importance weights (0: off, default)"},
       {"--gamma", ARG_STRING, &gamma, 0, 0, NULL, "per-task loss weights, e.g. cls=1,det=0.5 (default 1)"},
       {"--flops-target", ARG_STRING, &targets, 0, 0, NULL,
-       "per-task MACs targets in millions, e.g. cls=10,det=30 (default none)"},
+       "per-task MACs targets in millions of the DEPLOYED network (the derived arch with the "
+       "task's full head, as fbnet train builds it, at --deploy-input/--deploy-width), e.g. "
+       "cls=10,det=30 (default none)"},
+      {"--deploy-input", ARG_INT, &deploy_input, 32, 2048, NULL,
+       "input size the derived networks are retrained and deployed at: their arch files' "
+       "input_size and the size the MACs count at (default: --input)"},
+      {"--deploy-width", ARG_DOUBLE, &deploy_width, 0.05, 4.0, NULL,
+       "width multiplier of the deployed networks, for the MACs (default: --width)"},
       {"--flops-lambda", ARG_DOUBLE, &lambda, 0, 1e6, NULL,
        "weight of the resource term lambda * max(0, MACs/target - 1) in the reward (default 1)"},
       {"--thresh", ARG_DOUBLE, &thresh, 0.01, 0.99, NULL, "keep a bit when p > THRESH (default 0.5)"},
@@ -134,6 +143,8 @@ int cmd_search(int argc, char **argv) {
   if (det_width > 0) c.build.det_width = det_width;
   if (seg_width > 0) c.build.seg_width = seg_width;
   if (det_depth > -2) c.build.det_depth = det_depth;
+  c.deploy_input = deploy_input;
+  c.deploy_width = deploy_width;
   c.train_limit = limit;
   c.threads = threads > 0 ? threads : 1;
   c.resume = resume;

@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "core/fileio.h"
 #include "data/fmnist.h"
 #include "train/checkpoint.h"
 #include "train/mt_trainer.h"
@@ -167,7 +168,8 @@ int cmd_train(int argc, char **argv) {
       {"--scale-max", ARG_DOUBLE, &o.scale_max, 0.05, 10, NULL, "(default 1.25)"},
       {"--no-flip", ARG_FLAG, &o.no_flip, 0, 0, NULL, "no random horizontal flips"},
       {"--ema", ARG_DOUBLE, &o.ema, 0, 0.999999, NULL,
-       "weight EMA decay, evaluated and saved (0: off; default 0.999)"},
+       "weight EMA decay, evaluated and saved (0: off; default 0.999); warmed up: step t uses "
+       "min(X, (1+t)/(10+t)), so short runs do not keep the initial weights"},
       {"--det-width", ARG_INT, &o.det_width, 8, 1024, NULL, "detection head channels (64)"},
       {"--seg-width", ARG_INT, &o.seg_width, 8, 1024, NULL, "segmentation head channels (32)"},
       {"--seed", ARG_INT, &o.seed, 0, 2147483647, NULL, "random seed (default 1)"},

@@ -26,7 +26,7 @@ int bench_floor_profile(const fb_net *net, int steps, double step_sec, double pe
 int cmd_data(int argc, char **argv); /* fbnet data scenes --out DIR [options] */
 int cmd_predict(int argc, char **argv);
 /* fbnet label --det-teacher W --seg-teacher W --images DIR --out OUT [options]:
- * the proxy multi-task data set (SPEC section 5, docs/proxy-data.md) */
+ * the proxy multi-task data set (docs/method.md section 5, docs/proxy-data.md) */
 int cmd_label(int argc, char **argv);
 /* fbnet search --data PROXY_DIR --tasks cls,det,seg --out RUN_DIR (src/search/search.h) */
 int cmd_search(int argc, char **argv);

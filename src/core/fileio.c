@@ -116,9 +116,42 @@ int fb_write_text_atomic(const char *path, const char *text, fb_status *st) {
 
 char *fb_path_join(const char *dir, const char *name) {
   size_t ld = strlen(dir), ln = strlen(name);
+  while (ld > 1 && dir[ld - 1] == '/') ld--; /* "dir/" + "x" = "dir/x" */
   char *p = fb_xmalloc(ld + ln + 2);
   memcpy(p, dir, ld);
   p[ld] = '/';
   memcpy(p + ld + 1, name, ln + 1);
   return p;
+}
+
+int fb_is_dir(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* mkdir of one component `path` of `full` (messages name both). */
+static int mkdir_one(const char *path, const char *full, fb_status *st) {
+  if (mkdir(path, 0777) == 0) return 0;
+  const int err = errno;
+  if (err == EEXIST && fb_is_dir(path)) return 0;
+  const char *why = err == EEXIST ? "a file of that name exists" : strerror(err);
+  if (strcmp(path, full) == 0) return fb_fail(st, "%s: cannot create directory (%s)", path, why);
+  return fb_fail(st, "%s: cannot create directory: its parent %s cannot be created (%s)", full,
+                 path, why);
+}
+
+int fb_mkdir_p(const char *dir, fb_status *st) {
+  if (!dir || !*dir) return fb_fail(st, "empty directory name");
+  if (fb_is_dir(dir)) return 0;
+  char *buf = fb_xstrdup(dir);
+  int rc = 0;
+  for (char *p = buf + 1; rc == 0 && *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    rc = mkdir_one(buf, dir, st);
+    *p = '/';
+  }
+  if (rc == 0) rc = mkdir_one(buf, dir, st);
+  free(buf);
+  return rc;
 }

@@ -28,7 +28,14 @@ int fb_write_file_atomic(const char *path, const void *data, size_t len, fb_stat
 /* fb_write_file_atomic of a NUL-terminated text. */
 int fb_write_text_atomic(const char *path, const char *text, fb_status *st);
 
-/* "dir/name", malloc'd. */
+/* Creates dir and every missing parent (mkdir -p); 0 when it exists as a
+ * directory. -1 with "PATH: cannot create directory (reason)" naming the
+ * component that failed (a file in the way, permissions, ...). */
+int fb_mkdir_p(const char *dir, fb_status *st);
+/* 1 when path names an existing directory. */
+int fb_is_dir(const char *path);
+
+/* "dir/name", malloc'd (trailing slashes of dir are not repeated). */
 char *fb_path_join(const char *dir, const char *name);
 
 #endif

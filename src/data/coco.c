@@ -314,14 +314,15 @@ static int close_mem(FILE *f, const char *path, membuf *m, fb_status *st) {
 }
 
 /* %.9g prints every float exactly (reads back to the same float). */
-int fb_coco_write_gt(const char *json_path, const fb_mt_dataset *d, fb_status *st) {
+int fb_coco_write_gt(const char *json_path, const fb_mt_dataset *d, int all_images,
+                     fb_status *st) {
   /* validate first so that nothing is written for bad input */
   for (int i = 0; i < d->n; i++) {
     const fb_sample *s = &d->s[i];
-    if (!s->has_boxes) continue;
+    if (!s->has_boxes && !all_images) continue;
     if (!s->file) return fb_fail(st, "%s: sample %d has no file name", json_path, i);
     for (int j = 0; j < i; j++)
-      if (d->s[j].has_boxes && d->s[j].image_id == s->image_id)
+      if ((d->s[j].has_boxes || all_images) && d->s[j].image_id == s->image_id)
         return fb_fail(st, "%s: samples %d and %d share image_id %d", json_path, j, i,
                        s->image_id);
     for (int k = 0; k < s->n_boxes; k++)
@@ -336,11 +337,9 @@ int fb_coco_write_gt(const char *json_path, const fb_mt_dataset *d, fb_status *s
   int first = 1;
   for (int i = 0; i < d->n; i++) {
     const fb_sample *s = &d->s[i];
-    if (!s->has_boxes) continue;
-    const char *base = strrchr(s->file, '/');
-    base = base ? base + 1 : s->file;
+    if (!s->has_boxes && !all_images) continue;
     fprintf(f, "%s\n  {\"id\": %d, \"file_name\": ", first ? "" : ",", s->image_id);
-    fb_json_put_string(f, base);
+    fb_json_put_string(f, fb_sample_relname(d, s));
     fprintf(f, ", \"width\": %d, \"height\": %d}", s->w, s->h);
     first = 0;
   }

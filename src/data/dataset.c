@@ -26,7 +26,16 @@ void fb_mt_dataset_free(fb_mt_dataset *d) {
   free_names(d->class_names, d->num_classes);
   free_names(d->cat_names, d->num_cats);
   free(d->cat_ids);
+  free(d->root);
   memset(d, 0, sizeof *d);
+}
+
+const char *fb_sample_relname(const fb_mt_dataset *d, const fb_sample *s) {
+  size_t n = d->root ? strlen(d->root) : 0;
+  while (n > 1 && d->root[n - 1] == '/') n--;
+  if (n && strncmp(s->file, d->root, n) == 0 && s->file[n] == '/') return s->file + n + 1;
+  const char *base = strrchr(s->file, '/');
+  return base ? base + 1 : s->file;
 }
 
 void fb_mt_dataset_push(fb_mt_dataset *d, fb_sample *s) {

@@ -39,9 +39,13 @@ typedef struct fb_mt_dataset {
   int *cat_ids;      /* COCO category_id of each contiguous index */
   char **cat_names;
   int num_seg_classes; /* segmentation classes (mask values 0..num_seg_classes-1) */
+  char *root;        /* directory the sample files were found under (NULL: unknown); owned */
 } fb_mt_dataset;
 
 void fb_mt_dataset_free(fb_mt_dataset *d);
+/* The sample's file relative to d->root ("a/b.png" for ROOT/a/b.png); the
+ * base name when the file is not under the root. Points into s->file. */
+const char *fb_sample_relname(const fb_mt_dataset *d, const fb_sample *s);
 /* Appends a sample (moved: the dataset owns its buffers afterwards). */
 void fb_mt_dataset_push(fb_mt_dataset *d, fb_sample *s);
 

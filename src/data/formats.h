@@ -19,11 +19,21 @@ int fb_mask_read(const char *path, uint8_t **mask, int *h, int *w, fb_status *st
 /* Writes PNG (atomic: PATH.tmp then rename). */
 int fb_png_write(const char *path, const uint8_t *px, int h, int w, int c, fb_status *st);
 
+/* The entries of dir (hidden ones skipped) that are sub-directories
+ * (want_dir 1) or image files by extension (.png, .jpg, .jpeg; want_dir 0),
+ * sorted by name, each malloc'd. */
+int fb_list_dir(const char *dir, int want_dir, char ***names, int *count, fb_status *st);
+int fb_is_image_name(const char *name);
+
 /* ---- classification: one sub-folder per class ------------------------- */
 /* DIR/<class>/<image>.{png,jpg,jpeg}; classes sorted by name, images sorted
  * by name within a class. An empty class folder or no class at all is an
  * error; a file that cannot be decoded is an error naming it. */
 int fb_imagefolder_load(const char *dir, int want_c, fb_mt_dataset *out, fb_status *st);
+/* Every image under dir, recursively (hidden entries skipped; a folder's
+ * files sorted by name, then its sub-folders in name order), without labels (label -1): what `fbnet predict --images` reads.
+ * out->root = dir. No image at all is an error. */
+int fb_imagetree_load(const char *dir, int want_c, fb_mt_dataset *out, fb_status *st);
 
 /* ---- detection: COCO JSON --------------------------------------------- */
 /* Reads `json_path` (images, annotations with bbox [x,y,w,h], category_id,
@@ -32,9 +42,12 @@ int fb_imagefolder_load(const char *dir, int want_c, fb_mt_dataset *out, fb_stat
  * out-of-image bbox, unknown category_id, duplicate ids, unknown image_id. */
 int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt_dataset *out,
                  fb_status *st);
-/* Writes the ground truth of d (samples with boxes) as COCO JSON; file_name of
- * each image is the basename of sample.file. */
-int fb_coco_write_gt(const char *json_path, const fb_mt_dataset *d, fb_status *st);
+/* Writes the ground truth of d as COCO JSON: the samples with boxes, or every
+ * sample when all_images (an image list for predictions on unlabelled
+ * images); file_name is the sample's path relative to d->root (its base name
+ * when d->root is NULL). */
+int fb_coco_write_gt(const char *json_path, const fb_mt_dataset *d, int all_images,
+                     fb_status *st);
 /* Writes detections (COCO results format: image_id, category_id, bbox, score). */
 typedef struct fb_det {
   int image_id;

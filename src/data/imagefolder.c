@@ -67,6 +67,7 @@ int fb_imagefolder_load(const char *dir, int want_c, fb_mt_dataset *out, fb_stat
   if (fb_list_dir(dir, 1, &cls.v, &cls.n, st)) return -1;
   if (cls.n == 0)
     return fb_fail(st, "%s: no class folders (expected DIR/<class>/<image>.png|jpg)", dir);
+  out->root = fb_xstrdup(dir);
   out->num_classes = cls.n;
   out->class_names = cls.v; /* owned by out from here on */
   for (int k = 0; k < cls.n; k++) {
@@ -101,5 +102,47 @@ int fb_imagefolder_load(const char *dir, int want_c, fb_mt_dataset *out, fb_stat
     names_free(&files);
     free(sub);
   }
+  return 0;
+}
+
+/* Appends the images under dir (recursively, in sorted order) to out. */
+static int tree_walk(const char *dir, int want_c, int depth, fb_mt_dataset *out, fb_status *st) {
+  if (depth > 32) return fb_fail(st, "%s: directories nested more than 32 deep", dir);
+  name_list subs = {NULL, 0}, files = {NULL, 0};
+  int rc = fb_list_dir(dir, 0, &files.v, &files.n, st) || fb_list_dir(dir, 1, &subs.v, &subs.n, st);
+  for (int i = 0; rc == 0 && i < files.n; i++) {
+    fb_sample s;
+    memset(&s, 0, sizeof s);
+    s.file = fb_path_join(dir, files.v[i]);
+    s.label = -1;
+    s.image_id = out->n;
+    if (fb_image_read(s.file, want_c, &s.px, &s.h, &s.w, &s.c, st)) {
+      free(s.file);
+      rc = -1;
+      break;
+    }
+    fb_mt_dataset_push(out, &s);
+  }
+  for (int i = 0; rc == 0 && i < subs.n; i++) {
+    char *sub = fb_path_join(dir, subs.v[i]);
+    rc = tree_walk(sub, want_c, depth + 1, out, st);
+    free(sub);
+  }
+  names_free(&files);
+  names_free(&subs);
+  return rc ? -1 : 0;
+}
+
+int fb_imagetree_load(const char *dir, int want_c, fb_mt_dataset *out, fb_status *st) {
+  memset(out, 0, sizeof *out);
+  if (tree_walk(dir, want_c, 0, out, st)) {
+    fb_mt_dataset_free(out);
+    return -1;
+  }
+  if (out->n == 0) {
+    fb_mt_dataset_free(out);
+    return fb_fail(st, "%s: no images (.png, .jpg, .jpeg) in it or its sub-folders", dir);
+  }
+  out->root = fb_xstrdup(dir);
   return 0;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/fileio.h"
 #include "core/jsonutil.h"
@@ -92,14 +93,6 @@ static void sb_csv_field(sbuf *b, const char *s) {
   sb_printf(b, "\"");
   for (const char *p = s; *p; p++) sb_printf(b, *p == '"' ? "\"\"" : "%c", *p);
   sb_printf(b, "\"");
-}
-
-static int mkdir_p1(const char *path, fb_status *st) {
-  if (mkdir(path, 0777) == 0) return 0;
-  struct stat sb;
-  if (errno == EEXIST && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return 0;
-  return fb_fail(st, "%s: cannot create directory (%s)", path,
-                 errno == EEXIST ? "a file of that name exists" : strerror(errno));
 }
 
 /* 1 when dir holds any entry other than . and .. */
@@ -568,11 +561,28 @@ static int split_dir_fresh(const char *sd, char *const sub[2]) {
   return fresh;
 }
 
+/* Removes the plain files of dir (an earlier run's images or masks). */
+static int remove_files(const char *dir, fb_status *st) {
+  DIR *d = opendir(dir);
+  if (!d) return 0; /* nothing there yet */
+  struct dirent *e;
+  int rc = 0;
+  while (rc == 0 && (e = readdir(d)) != NULL) {
+    char *p = strf("%s/%s", dir, e->d_name);
+    struct stat sb;
+    if (lstat(p, &sb) == 0 && !S_ISDIR(sb.st_mode) && unlink(p) != 0)
+      rc = fb_fail(st, "%s: cannot remove (%s)", p, strerror(errno));
+    free(p);
+  }
+  closedir(d);
+  return rc;
+}
+
 int fb_proxy_prepare(const char *dir, const char *split, unsigned tasks, char *const *class_names,
-                     int num_classes, fb_status *st) {
+                     int num_classes, int force, fb_status *st) {
   if (!split[0] || strchr(split, '/') || strcmp(split, ".") == 0 || strcmp(split, "..") == 0)
     return fb_fail(st, "split '%s': must be a plain name such as train or val", split);
-  if (mkdir_p1(dir, st)) return -1;
+  if (fb_mkdir_p(dir, st)) return -1;
   char *path = strf("%s/proxy.json", dir);
   struct stat sb;
   int rc = 0;
@@ -592,12 +602,14 @@ int fb_proxy_prepare(const char *dir, const char *split, unsigned tasks, char *c
   if (rc || check_class_names_file(dir, class_names, num_classes, st)) return -1;
   char *sd = strf("%s/%s", dir, split);
   char *sub[2] = {strf("%s/images", sd), strf("%s/masks", sd)};
-  rc = mkdir_p1(sd, st);
+  rc = fb_mkdir_p(sd, st);
+  if (rc == 0 && force && !split_dir_fresh(sd, sub))
+    rc = remove_files(sub[0], st) || remove_files(sub[1], st) || remove_files(sd, st) ? -1 : 0;
   if (rc == 0 && !split_dir_fresh(sd, sub))
-    rc = fb_fail(st, "%s: already holds files (an earlier run?): remove it or choose another "
-                 "--out or --split", sd);
-  if (rc == 0) rc = mkdir_p1(sub[0], st);
-  if (rc == 0 && (tasks & FB_TASK_SEG)) rc = mkdir_p1(sub[1], st);
+    rc = fb_fail(st, "%s: already holds files (an earlier run?): remove it, choose another "
+                 "--out or --split, or pass --force to replace them", sd);
+  if (rc == 0) rc = fb_mkdir_p(sub[0], st);
+  if (rc == 0 && (tasks & FB_TASK_SEG)) rc = fb_mkdir_p(sub[1], st);
   free(sub[0]);
   free(sub[1]);
   free(sd);
@@ -758,7 +770,7 @@ int fb_proxy_write(const char *dir, const char *split, const fb_mt_dataset *d,
   char *p1 = strf("%s/%s.json", dir, split), *p2 = strf("%s/classes.txt", sd);
   char *p3 = strf("%s/labels.csv", sd), *p4 = strf("%s/cls_classes.txt", dir);
   int rc = check_samples(dir, d, info, names, st) ||
-           fb_proxy_prepare(dir, split, info->tasks, d->class_names, d->num_classes, st) ||
+           fb_proxy_prepare(dir, split, info->tasks, d->class_names, d->num_classes, 0, st) ||
            write_files(sd, d, info, names, st);
   if (rc == 0 && (info->tasks & FB_TASK_DET)) rc = write_coco(p1, d, names, st);
   if (rc == 0 && (info->tasks & FB_TASK_SEG))

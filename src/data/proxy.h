@@ -1,4 +1,4 @@
-/* The proxy multi-task data set (SPEC section 5): images that carry a class
+/* The proxy multi-task data set (docs/method.md section 5): images that carry a class
  * label from their folder, pseudo boxes from a detection teacher and pseudo
  * masks from a segmentation teacher, written by `fbnet label` and read back
  * as one fb_mt_dataset by the search. Full description: docs/proxy-data.md.
@@ -40,8 +40,10 @@ typedef struct fb_proxy_info {
  * earlier run); an existing manifest must list the same tasks and an existing
  * cls_classes.txt the same class names. */
 int fb_proxy_prepare(const char *dir, const char *split, unsigned tasks, char *const *class_names,
-                     int num_classes, fb_status *st);
+                     int num_classes, int force, fb_status *st);
 
+/* (force: the files of an existing split's images/ and masks/ are removed
+ * instead of refusing; tasks and class names must still agree.) */
 /* Writes split `split` of d: every sample must have `file` (the source image,
  * copied), `label` in 0..num_classes-1, boxes (has_boxes) when info->tasks has
  * FB_TASK_DET and an h*w mask when it has FB_TASK_SEG. Categories:

@@ -15,17 +15,13 @@
 #include <time.h>
 
 #include "core/rng.h"
+#include "core/fileio.h"
 #include "core/status.h"
 #include "data/dataset.h"
 #include "data/formats.h"
+#include "data/labels.h"
 
-static const char *class_names[FB_FMNIST_CLASSES] = {
-    "tshirt_top", "trouser", "pullover", "dress",   "coat",
-    "sandal",     "shirt",   "sneaker",  "bag",     "ankle_boot"};
-
-const char *fb_scene_class_name(int c) {
-  return c >= 0 && c < FB_FMNIST_CLASSES ? class_names[c] : "unknown";
-}
+const char *fb_scene_class_name(int c) { return fb_fmnist_class_name(c); }
 
 fb_scene_opts fb_scene_opts_default(void) {
   fb_scene_opts o = {
@@ -318,25 +314,6 @@ int fb_scene_make(const fb_dataset_u8 *src, const fb_scene_opts *o, uint64_t rng
 static const char *set_names[4] = {"cls", "det", "seg", "proxy"};
 static const char *split_names[2] = {"train", "val"};
 
-static int mkdir_p(const char *path, fb_status *st) {
-  char buf[4096];
-  size_t len = strlen(path);
-  if (len == 0 || len >= sizeof buf) return fb_fail(st, "scenes: bad output path '%s'", path);
-  memcpy(buf, path, len + 1);
-  for (size_t i = 1; i <= len; i++) {
-    if (buf[i] != '/' && buf[i] != 0) continue;
-    char saved = buf[i];
-    buf[i] = 0;
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-      return fb_fail(st, "%s: cannot create directory: %s", buf, strerror(errno));
-    struct stat sb;
-    if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode))
-      return fb_fail(st, "%s: exists and is not a directory", buf);
-    buf[i] = saved;
-  }
-  return 0;
-}
-
 static int dir_is_empty(const char *path) {
   DIR *d = opendir(path);
   if (!d) return 1;
@@ -405,25 +382,25 @@ static void scene_paths(const job *j, int i, int label, char *img, char *mask, s
 
 static int make_dirs(const job *j, fb_status *st) {
   char p[4400];
-  if (mkdir_p(j->dir, st) != 0) return -1;
+  if (fb_mkdir_p(j->dir, st) != 0) return -1;
   if (j->set == FB_SCENE_SET_CLS || j->set == FB_SCENE_SET_PROXY) {
     for (int c = 0; c < FB_FMNIST_CLASSES; c++) {
       char cf[64];
       class_folder(cf, sizeof cf, c);
       snprintf(p, sizeof p, "%s/%s", j->dir, cf);
-      if (mkdir_p(p, st) != 0) return -1;
+      if (fb_mkdir_p(p, st) != 0) return -1;
     }
   } else {
     snprintf(p, sizeof p, "%s/images", j->dir);
-    if (mkdir_p(p, st) != 0) return -1;
+    if (fb_mkdir_p(p, st) != 0) return -1;
   }
   if (j->set == FB_SCENE_SET_SEG) {
     snprintf(p, sizeof p, "%s/masks", j->dir);
-    if (mkdir_p(p, st) != 0) return -1;
+    if (fb_mkdir_p(p, st) != 0) return -1;
   }
   if (j->set == FB_SCENE_SET_PROXY) {
     snprintf(p, sizeof p, "%s/masks", j->truth_dir);
-    if (mkdir_p(p, st) != 0) return -1;
+    if (fb_mkdir_p(p, st) != 0) return -1;
   }
   return 0;
 }
@@ -470,7 +447,7 @@ static int write_coco(const char *path, const scene_rec *recs, int n, int size, 
                              .cat = t->cls, .iscrowd = 0, .area = (float)t->area, .score = 1};
     }
   }
-  int rc = fb_coco_write_gt(path, &d, st);
+  int rc = fb_coco_write_gt(path, &d, 0, st);
   fb_mt_dataset_free(&d);
   return rc;
 }
@@ -587,7 +564,7 @@ int fb_scenes_write(const fb_scenes_config *cfg, fb_status *st) {
   if (strlen(cfg->out_dir) > 3000) return fb_fail(st, "scenes: output path too long");
   if (!cfg->force && !dir_is_empty(cfg->out_dir))
     return fb_fail(st, "%s: exists and is not empty (use --force to write into it)", cfg->out_dir);
-  if (mkdir_p(cfg->out_dir, st) != 0) return -1;
+  if (fb_mkdir_p(cfg->out_dir, st) != 0) return -1;
 
   fb_dataset_u8 train = {0}, test = {0};
   int need_train = cfg->n_train > 0 || cfg->n_proxy > 0, need_test = cfg->n_val > 0;

@@ -1,4 +1,4 @@
-/* Demo scenes (SPEC section 7): Fashion-MNIST items pasted at random scale,
+/* Demo scenes (docs/method.md section 7): Fashion-MNIST items pasted at random scale,
  * position and tint onto a dark RGB canvas. One scene is a pure function of
  * (source split, options, seed, set, split, index): every random decision is
  * drawn serially from one rng seeded by fb_scene_seed(), so scenes can be made

@@ -10,7 +10,6 @@
 
 /* Defined in image_io.c and imagefolder.c (not part of formats.h). */
 int fb_mask_read(const char *path, uint8_t **mask, int *h, int *w, fb_status *st);
-int fb_list_dir(const char *dir, int want_dir, char ***names, int *count, fb_status *st);
 
 static char *cat3(const char *a, const char *b, const char *c) {
   size_t la = strlen(a), lb = strlen(b), lc = strlen(c);

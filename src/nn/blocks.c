@@ -1,4 +1,4 @@
-/* FBNet blocks (SPEC section 2) as graph nodes. Node names are
+/* FBNet blocks (docs/method.md section 2) as graph nodes. Node names are
  * "<prefix>.<part>" with parts
  *   conv_k<k>_hs  conv, bn, act
  *   ir_k<k>_hs    pw.conv pw.bn pw.act (only when mid != C_in), dw.conv dw.bn

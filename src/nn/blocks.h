@@ -1,4 +1,4 @@
-/* FBNet building blocks (SPEC section 2) appended to a graph: the one place
+/* FBNet building blocks (docs/method.md section 2) appended to a graph: the one place
  * that knows what `conv_k3_hs`, `ir_k5_sehsig_hs` or `ir_pool_hs` expand to. */
 #ifndef FB_NN_BLOCKS_H
 #define FB_NN_BLOCKS_H

@@ -104,7 +104,7 @@ static int conv_bn(fb_graph *g, const char *name, int x, int k, int stride, int 
   return fb_graph_add(g, "batchnorm", n, &x, 1, &bn, 0, st);
 }
 
-/* T(from -> to) on node x (SPEC section 3): up = 1x1 conv + BN + nearest
+/* T(from -> to) on node x (docs/method.md section 3): up = 1x1 conv + BN + nearest
  * upsample; down = per factor of 2 a dw 3x3 stride 2 + BN + 1x1 conv + BN
  * (intermediate steps keep the source width). */
 static int add_cross_term(mp_builder *b, int x, int from, int to, int c_to, const char *name,

@@ -1,6 +1,6 @@
 /* Per-task views of a multi-path network under a bit mask: which nodes a
  * task's head needs, what they cost, and the derived architecture
- * (SPEC section 3: kept bits, then drop what cannot reach the head). */
+ * (docs/method.md section 3: kept bits, then drop what cannot reach the head). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Multi-path networks (the FBNetV5 supernet and the architectures derived
  * from it) as graphs, their searchable bits, per-task costs under a mask, and
- * derivation (SPEC section 3; docs/supernet.md).
+ * derivation (docs/method.md section 3; docs/supernet.md).
  *
  * Elements: every block copy (stem, path blocks, the blocks that open a
  * path) and every cross-path fusion term T(from -> to) is one element, a

@@ -1,5 +1,5 @@
 /* The network builder: arch rows -> blocks -> classifier + loss, and the
- * counters of the published FLOPs/params convention (SPEC section 2). */
+ * counters of the published FLOPs/params convention (docs/method.md section 2). */
 #include "nn/net.h"
 
 #include <math.h>
@@ -28,7 +28,7 @@ fb_build_opts fb_build_opts_default(void) {
   return o;
 }
 
-/* SPEC: n itself when a multiple of 8; else round(n/8) half up (0 -> 1) times
+/* docs/method.md section 2: n itself when a multiple of 8; else round(n/8) half up (0 -> 1) times
  * 8, plus 8 when that is below 0.95 n; never below 8. */
 int fb_div8(double n) {
   if (!(n > 0.0)) return 8; /* zero, negative, NaN */
@@ -238,6 +238,7 @@ void fb_net_free(fb_net *net) {
   fb_graph_free(&net->g);
   fb_mp_net_free(net->mp);
   free(net->arch_text);
+  free(net->labels_json);
   free(net);
 }
 

@@ -21,6 +21,8 @@ struct fb_net {
   fb_seg_head seg;  /* FB_TASK_SEG */
   uint64_t seed;   /* initialises the parameters at the first plan */
   char *arch_text; /* the arch file's JSON (owned; NULL when unknown), saved with weights */
+  char *labels_json; /* class / category names of the training data (src/data/labels.h;
+                      * owned; NULL when unknown), saved with weights as "labels" */
   struct fb_mp_net *mp; /* multi-path nets: elements and bits (src/nn/multipath.h) */
 };
 

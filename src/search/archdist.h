@@ -1,4 +1,4 @@
-/* Architecture distributions of the FBNetV5 search (SPEC section 4).
+/* Architecture distributions of the FBNetV5 search (docs/method.md section 4).
  *
  * Task t (t < T <= 8) owns an independent Bernoulli distribution over the B
  * searchable bits (B <= 4096): p_t(a_b = 1) = s(theta[t*B + b]), s = sigmoid.

@@ -44,7 +44,7 @@ static char *derived_provenance(const fb_net *net, const uint8_t *mask, unsigned
 
 char *fb_derive_arch_json(const fb_net *supernet, const uint8_t *mask, unsigned task,
                           const char *supernet_path, const double *probs, long step,
-                          int *n_kept_out, fb_status *st) {
+                          int input_size, int *n_kept_out, fb_status *st) {
   const fb_mp_net *m = supernet->mp;
   if (!m) {
     fb_fail(st, "derive: %s is not a multi-path network", supernet->name);
@@ -67,18 +67,19 @@ char *fb_derive_arch_json(const fb_net *supernet, const uint8_t *mask, unsigned 
            supernet_path ? supernet_path : supernet->name, fb_task_name(task), n_kept,
            m->n_bits, fb_task_name(task));
   char *prov = derived_provenance(supernet, mask, task, supernet_path, probs, step);
-  char *text = fb_mp_to_json(name, comment, supernet->opts.input_size, &d, prov);
+  char *text = fb_mp_to_json(name, comment, input_size > 0 ? input_size : supernet->opts.input_size,
+                             &d, prov);
   free(prov);
   fb_mp_free_desc(&d);
   free(kept);
   return text;
 }
 
-int fb_derive_count(const char *arch_json, const fb_net *supernet, unsigned task, fb_count *out,
-                    fb_status *st) {
+int fb_derive_count(const char *arch_json, const fb_build_opts *opts, unsigned task,
+                    fb_count *out, fb_status *st) {
   fb_arch *a = fb_arch_parse(arch_json, "<derived>", st);
   if (!a) return -1;
-  fb_build_opts o = supernet->opts;
+  fb_build_opts o = *opts;
   o.tasks = task;
   fb_net *n = fb_net_build(a, &o, 1, st);
   fb_arch_free(a);
@@ -88,13 +89,26 @@ int fb_derive_count(const char *arch_json, const fb_net *supernet, unsigned task
   return 0;
 }
 
+fb_net *fb_deploy_net(const fb_net *net, const fb_build_opts *o, fb_status *st) {
+  if (!net->arch_text) {
+    fb_fail(st, "%s: the network's arch text is unknown", net->name);
+    return NULL;
+  }
+  fb_arch *a = fb_arch_parse(net->arch_text, net->name, st);
+  if (!a) return NULL;
+  fb_net *d = fb_net_build(a, o, 1, st);
+  fb_arch_free(a);
+  return d;
+}
+
 /* ---- the summary ------------------------------------------------------- */
 
 typedef struct task_result {
   unsigned task;
   int on, kept, decided;
   double entropy;
-  fb_count count;
+  fb_count count;        /* the deployed network (full head, deploy input and width) */
+  fb_count search_count; /* the same architecture with the search's light head and size */
   char file[64];
 } task_result;
 
@@ -113,12 +127,19 @@ static int derive_one(const fb_net *net, const fb_archdist *d, int t, unsigned t
   }
   r->entropy = fb_archdist_entropy(d, t);
   int rc = -1;
-  char *text = fb_derive_arch_json(net, mask, task, c->supernet_path, probs, step, &r->kept, st);
+  const fb_build_opts deploy = fb_search_deploy_opts(c);
+  char *text = fb_derive_arch_json(net, mask, task, c->supernet_path, probs, step,
+                                   deploy.input_size, &r->kept, st);
   if (!text) goto done;
   snprintf(r->file, sizeof r->file, "%s.json", fb_task_name(task));
   char path[1200];
   snprintf(path, sizeof path, "%s/%s", c->out_dir, r->file);
-  rc = fb_write_text_atomic(path, text, st) || fb_derive_count(text, net, task, &r->count, st);
+  fb_build_opts o = deploy;
+  o.num_classes = net->opts.num_classes;
+  o.num_cats = net->opts.num_cats;
+  o.num_seg_classes = net->opts.num_seg_classes;
+  rc = fb_write_text_atomic(path, text, st) || fb_derive_count(text, &o, task, &r->count, st) ||
+       fb_derive_count(text, &net->opts, task, &r->search_count, st);
 done:
   free(text);
   free(mask);
@@ -126,23 +147,32 @@ done:
   return rc ? -1 : 0;
 }
 
-static char *summary_text(const task_result *r, int T, int B, const fb_net *net, long step) {
+static char *summary_text(const task_result *r, int T, int B, const fb_net *net,
+                          const fb_build_opts *deploy, long step) {
   size_t cap = 4096;
   char *s = fb_xmalloc(cap);
   int n = snprintf(s, cap,
-                   "search summary: %ld steps, %d searchable bits, %d px, width %.2f\n"
-                   "%-5s %-12s %-12s %-9s %10s %11s  %s\n",
-                   step, B, net->opts.input_size, net->opts.width, "task", "p>0.5 bits",
-                   "kept bits", "decided", "MACs (M)", "params (M)", "arch file");
+                   "search summary: %ld steps, %d searchable bits, searched at %d px, width %.2f; "
+                   "deployed at %d px, width %.2f\n"
+                   "%-5s %-12s %-12s %-9s %12s %11s %12s  %s\n",
+                   step, B, net->opts.input_size, net->opts.width, deploy->input_size,
+                   deploy->width, "task", "p>0.5 bits", "kept bits", "decided", "MACs (M)",
+                   "params (M)", "search MACs", "arch file");
   for (int t = 0; t < T && n > 0 && (size_t)n < cap; t++)
-    n += snprintf(s + n, cap - (size_t)n, "%-5s %5d/%-6d %5d/%-6d %4d/%-4d %10.3f %11.4f  %s\n",
+    n += snprintf(s + n, cap - (size_t)n,
+                  "%-5s %5d/%-6d %5d/%-6d %4d/%-4d %12.3f %11.4f %12.3f  %s\n",
                   fb_task_name(r[t].task), r[t].on, B, r[t].kept, B, r[t].decided, B,
-                  r[t].count.macs / 1e6, r[t].count.params / 1e6, r[t].file);
+                  r[t].count.macs / 1e6, r[t].count.params / 1e6, r[t].search_count.macs / 1e6,
+                  r[t].file);
   if (n > 0 && (size_t)n < cap)
     snprintf(s + n, cap - (size_t)n,
-             "(kept = after dropping what cannot reach the task's head; decided = bits with p < 0.2 "
-             "or p > 0.8: fewer than all means the distribution has not converged yet: more steps "
-             "help)\n");
+             "(MACs/params: the deployed network, i.e. the arch file with the task's full head "
+             "as fbnet train builds it, at the deploy size: what --flops-target budgets and "
+             "'fbnet flops FILE --task T --input %d --width %g' prints; search MACs: the same "
+             "architecture with the search's light head at the search size. kept = after "
+             "dropping what cannot reach the task's head; decided = bits with p < 0.2 or "
+             "p > 0.8: fewer than all means the distribution has not converged yet: more steps "
+             "help)\n", deploy->input_size, deploy->width);
   return s;
 }
 
@@ -154,6 +184,9 @@ static char *summary_json(const task_result *r, const fb_archdist *d, int T,
   cJSON_AddNumberToObject(o, "bits", d->B);
   cJSON_AddNumberToObject(o, "input_size", net->opts.input_size);
   cJSON_AddNumberToObject(o, "width", net->opts.width);
+  const fb_build_opts deploy = fb_search_deploy_opts(c);
+  cJSON_AddNumberToObject(o, "deploy_input_size", deploy.input_size);
+  cJSON_AddNumberToObject(o, "deploy_width", deploy.width);
   cJSON_AddNumberToObject(o, "threshold", c->derive_thresh);
   cJSON *tasks = cJSON_AddObjectToObject(o, "tasks");
   for (int t = 0; t < T; t++) {
@@ -166,6 +199,7 @@ static char *summary_json(const task_result *r, const fb_archdist *d, int T,
     cJSON_AddNumberToObject(x, "macs", r[t].count.macs);
     cJSON_AddNumberToObject(x, "params", r[t].count.params);
     cJSON_AddNumberToObject(x, "params_all", r[t].count.params_all);
+    cJSON_AddNumberToObject(x, "search_macs", r[t].search_count.macs);
     cJSON *p = cJSON_AddArrayToObject(x, "probs");
     for (int b = 0; b < d->B; b++) cJSON_AddItemToArray(p, cJSON_CreateNumber(fb_archdist_prob(d, t, b)));
   }
@@ -185,7 +219,8 @@ int fb_search_write_results(const fb_net *net, const fb_archdist *d, const unsig
   for (int t = 0; t < T; t++)
     if (derive_one(net, d, t, tasks[t], c, step, &r[t], st)) return -1;
   char path[1200];
-  char *txt = summary_text(r, T, d->B, net, step);
+  const fb_build_opts deploy = fb_search_deploy_opts(c);
+  char *txt = summary_text(r, T, d->B, net, &deploy, step);
   char *js = summary_json(r, d, T, net, c, step);
   snprintf(path, sizeof path, "%s/summary.txt", c->out_dir);
   int rc = fb_write_text_atomic(path, txt, st);

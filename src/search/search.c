@@ -1,4 +1,4 @@
-/* fbnet search: the loop of SPEC section 4 over the proxy multi-task set
+/* fbnet search: the loop of docs/method.md section 4 over the proxy multi-task set
  * (see search.h for the run directory). */
 #include "search/search.h"
 
@@ -35,7 +35,7 @@ fb_search_cfg fb_search_cfg_default(void) {
   c.build.input_size = 64;
   c.build.width = 1.0;
   c.build.standard_padding = 1;
-  /* light heads for the search (SPEC section 1): they only have to rank
+  /* light heads for the search (docs/method.md section 1): they only have to rank
    * architectures; the derived networks train with the full heads */
   c.build.det_width = 32;
   c.build.det_depth = 1;
@@ -58,6 +58,14 @@ fb_search_cfg fb_search_cfg_default(void) {
   c.threads = 1;
   c.ckpt_every = 250;
   return c;
+}
+
+fb_build_opts fb_search_deploy_opts(const fb_search_cfg *c) {
+  fb_build_opts b = c->build;
+  if (c->deploy_input > 0) b.input_size = c->deploy_input;
+  if (c->deploy_width > 0) b.width = c->deploy_width;
+  b.det_width = b.seg_width = b.det_depth = 0; /* the heads' defaults, as fbnet train */
+  return b;
 }
 
 static const unsigned task_order[FB_SEARCH_MAX_TASKS] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
@@ -162,6 +170,16 @@ int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, fb_net *net, fb_sta
     for (int k = 0; k < s->n_roots[t]; k++)
       s->base_w[t][k] = net->g.nodes[s->roots[t][k]].loss_weight;
   }
+  fb_build_opts d = fb_search_deploy_opts(c);
+  d.tasks = net->tasks;
+  d.num_classes = net->opts.num_classes;
+  d.num_cats = net->opts.num_cats;
+  d.num_seg_classes = net->opts.num_seg_classes;
+  if (!(s->cost_net = fb_deploy_net(net, &d, st))) return -1;
+  if (!s->cost_net->mp || s->cost_net->mp->n_bits != s->B)
+    return fb_fail(st, "%s: at the deploy input %d and width %g the supernet has %d bits, the "
+                   "search has %d", net->name, d.input_size, d.width,
+                   s->cost_net->mp ? s->cost_net->mp->n_bits : 0, s->B);
   s->mask = fb_xcalloc((size_t)s->B, 1);
   s->sched.base_lr = c->optim.lr;
   s->sched.warmup_steps = (long)(c->lr_warmup_frac * c->steps);
@@ -178,6 +196,8 @@ int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, fb_net *net, fb_sta
 
 void fb_searcher_free(fb_searcher *s) {
   fb_archdist_free(&s->dist);
+  fb_net_free(s->cost_net);
+  s->cost_net = NULL;
   free(s->mask);
   s->mask = NULL;
 }
@@ -189,9 +209,7 @@ static int setup(srch *s, const fb_search_cfg *c, fb_status *st) {
   if (fb_proxy_load(c->data_dir, "train", c->train_limit, &s->data, st) || check_labels(s, st) ||
       build_supernet(s, st) || make_loader(s, st) || fb_searcher_init(&s->e, c, s->net, st))
     return -1;
-  if (mkdir(c->out_dir, 0777) != 0 && !fb_is_dir(c->out_dir))
-    return fb_fail(st, "%s: cannot create the run directory", c->out_dir);
-  return 0;
+  return fb_mkdir_p(c->out_dir, st);
 }
 
 /* ---- checkpoint ---------------------------------------------------------- */
@@ -310,7 +328,7 @@ static int train_weights(fb_searcher *s, fb_search_step_info *o, fb_status *st) 
 static void resource_terms(fb_searcher *s, fb_search_step_info *o) {
   for (int t = 0; t < s->T; t++) {
     const double target = s->c->flops_target[task_slot(s->task[t])];
-    o->macs[t] = fb_mp_task_cost(s->net, s->mask, s->task[t]).macs;
+    o->macs[t] = fb_mp_task_cost(s->cost_net, s->mask, s->task[t]).macs;
     o->pen[t] = fb_flops_penalty(o->macs[t], target, s->c->flops_lambda);
     if (s->reward_hook) o->pen[t] += s->reward_hook(s->hook_ctx, s->task[t], s->mask, s->B);
   }
@@ -350,7 +368,8 @@ static void log_step(const srch *s, const fb_search_step_info *o, double sec) {
     for (int t = 0; t < e->T; t++) {
       double v = k == 0 ? o->loss[t] : k == 1 ? o->rho[t] : k == 2 ? o->pen[t]
                : k == 3 ? o->macs[t] : e->dist.baseline[t];
-      fprintf(f, "%s\"%s\": %.6g", t ? ", " : "", fb_task_name(e->task[t]), v);
+      fprintf(f, k == 3 ? "%s\"%s\": %.0f" : "%s\"%s\": %.6g", t ? ", " : "",
+              fb_task_name(e->task[t]), v);
     }
     fprintf(f, "}");
   }

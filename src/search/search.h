@@ -1,4 +1,4 @@
-/* The FBNetV5 search (SPEC section 4): the supernet trained on the proxy
+/* The FBNetV5 search (docs/method.md section 4): the supernet trained on the proxy
  * multi-task set with every task head, one sampled architecture per step,
  * ONE forward and ONE backward whose loss is sum_t gamma_t rho_t loss_t, and
  * every task's architecture distribution updated from that same step by
@@ -32,7 +32,9 @@ typedef struct fb_search_cfg {
   const char *data_dir;   /* proxy set (fbnet label) */
   const char *out_dir;
   unsigned tasks;         /* FB_TASK_* searched (their heads are built) */
-  fb_build_opts build;    /* input size, width, head widths */
+  fb_build_opts build;    /* input size, width, head widths of the search */
+  int deploy_input;       /* the deployed networks (what --flops-target and the summary */
+  double deploy_width;    /* count): input size and width, 0 = the search's; full heads */
   long steps;
   int batch;
   double warmup_frac;     /* theta frozen for the first warmup_frac * steps */
@@ -43,7 +45,7 @@ typedef struct fb_search_cfg {
   double init_prob;       /* initial p(keep) of every bit */
   double rho_clip;        /* 0: off */
   double gamma[FB_SEARCH_MAX_TASKS];        /* loss weight per task: cls, det, seg */
-  double flops_target[FB_SEARCH_MAX_TASKS]; /* MACs of the task's network; 0: none */
+  double flops_target[FB_SEARCH_MAX_TASKS]; /* MACs of the task's deployed network; 0: none */
   double flops_lambda;
   double derive_thresh;   /* 0.5 */
   float label_smoothing;
@@ -58,6 +60,10 @@ typedef struct fb_search_cfg {
 } fb_search_cfg;
 
 fb_search_cfg fb_search_cfg_default(void);
+/* The build options of the networks a search's results are deployed as:
+ * c->build with the deploy input size and width, and the heads `fbnet train`
+ * builds by default (the search's light heads only rank architectures). */
+fb_build_opts fb_search_deploy_opts(const fb_search_cfg *c);
 int fb_search_run(const fb_search_cfg *c, fb_status *st);
 /* The search state a checkpoint's metadata "search" holds (JSON text): the
  * distributions into *d and, when rng is non-NULL, the sampling RNG. path
@@ -72,6 +78,8 @@ struct fb_batch;
 typedef struct fb_searcher {
   const fb_search_cfg *c;
   struct fb_net *net;        /* borrowed */
+  struct fb_net *cost_net;   /* owned: the supernet at the deploy options, never planned:
+                              * per-step MACs of each task's deployed network */
   fb_archdist dist;
   fb_rng rng;
   fb_schedule sched;
@@ -94,7 +102,7 @@ typedef struct fb_searcher {
 typedef struct fb_search_step_info {
   int u;                     /* mixture component the architecture came from */
   double loss[FB_SEARCH_MAX_TASKS], rho[FB_SEARCH_MAX_TASKS], pen[FB_SEARCH_MAX_TASKS];
-  double macs[FB_SEARCH_MAX_TASKS]; /* MACs of each task's network under the mask */
+  double macs[FB_SEARCH_MAX_TASKS]; /* MACs of each task's deployed network under the mask */
   double total;
   float lr;
 } fb_search_step_info;

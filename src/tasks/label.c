@@ -569,7 +569,8 @@ static int label_setup(const fb_label_cfg *c, label_run *r, double t0, fb_status
   if (c->seg_teacher && seg_class_names(c->seg_classes, &r->seg, &r->seg_names, st)) return -1;
   if (fb_imagefolder_load(c->images, 3, &r->d, st)) return -1;
   spread_limit(&r->d, c->limit);
-  if (fb_proxy_prepare(c->out, c->split, run_tasks(c), r->d.class_names, r->d.num_classes, st))
+  if (fb_proxy_prepare(c->out, c->split, run_tasks(c), r->d.class_names, r->d.num_classes,
+                       c->force, st))
     return -1;
   if (!c->quiet)
     fprintf(stderr, "fbnet label: %d images in %d classes from %s (%.1fs)\n", r->d.n,

@@ -1,4 +1,4 @@
-/* Pseudo-labelling (SPEC section 5), the library behind `fbnet label`: a
+/* Pseudo-labelling (docs/method.md section 5), the library behind `fbnet label`: a
  * trained detection teacher and/or segmentation teacher run over an image
  * folder with class labels only (DIR/<class>/<image>); their boxes (score >=
  * score_thresh) and masks (pixels whose max softmax probability is below
@@ -34,6 +34,7 @@ typedef struct fb_label_cfg {
   int limit;                  /* label this many images spread evenly over the
                                  folder order (0: all) */
   int quiet;                  /* 0: progress lines on stderr */
+  int force;                  /* 1: replace the files of an existing split */
 } fb_label_cfg;
 
 fb_label_cfg fb_label_cfg_default(void);

@@ -8,11 +8,6 @@
 #include "core/status.h"
 #include "io/safetensors.h"
 
-int fb_is_dir(const char *path) {
-  struct stat sb;
-  return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
 static const char *const kinds[] = {"param", "m1", "m2", "ema"};
 
 static const float *kind_base(const fb_params *p, const fb_ema *ema, int k) {
@@ -144,13 +139,16 @@ int fb_weights_save(const char *path, const fb_net *net, fb_status *st) {
   snprintf(dw_s, sizeof dw_s, "%d", net->opts.det_width);
   snprintf(sw_s, sizeof sw_s, "%d", net->opts.seg_width);
   snprintf(dd_s, sizeof dd_s, "%d", net->opts.det_depth);
-  const char *meta[] = {"format", "fbnet-weights-1", "arch", net->name,
+  const char *meta[32] = {"format", "fbnet-weights-1", "arch", net->name,
                         "input_size", size_s, "width", width_s, "in_channels", ch_s,
                         "num_classes", cls_s, "tasks", tasks_s, "num_cats", cats_s,
                         "num_seg_classes", segk_s, "det_width", dw_s, "seg_width", sw_s,
                         "det_depth", dd_s,
-                        "padding", net->opts.standard_padding ? "standard" : "explicit",
-                        net->arch_text ? "arch_json" : NULL, net->arch_text, NULL};
+                        "padding", net->opts.standard_padding ? "standard" : "explicit", NULL};
+  int k = 0;
+  while (meta[k]) k++;
+  if (net->arch_text) meta[k++] = "arch_json", meta[k++] = net->arch_text;
+  if (net->labels_json) meta[k++] = "labels", meta[k++] = net->labels_json;
   return fb_safetensors_save_graph(&net->g, path, meta, st);
 }
 

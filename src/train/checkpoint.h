@@ -42,6 +42,4 @@ struct fb_st_file;
 void fb_weights_build_opts(const struct fb_st_file *f, fb_build_opts *b);
 int fb_weights_load(const char *path, fb_net *net, fb_status *st);
 
-int fb_is_dir(const char *path);
-
 #endif

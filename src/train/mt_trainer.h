@@ -16,7 +16,7 @@
 
 #include "data/dataset.h"
 #include "fbnet.h"
-#include "tasks/coco_eval.h"
+#include "train/evaluate.h"
 #include "train/optim.h"
 
 struct fb_net;
@@ -42,20 +42,8 @@ typedef struct fb_mt_cfg {
   int quiet;
 } fb_mt_cfg;
 
-/* Metrics of one evaluation. */
-typedef struct fb_mt_metrics {
-  int task;
-  int images;
-  double top1, top5;                 /* cls */
-  double coco[FB_COCO_NSTATS];       /* det: AP, AP50, ... (fb_coco_stat_names) */
-  double coco_agnostic[FB_COCO_NSTATS]; /* det: the same with every category merged */
-  int det_cats;
-  double cat_ap[256];                /* det: AP per category (-1: no ground truth) */
-  double miou, pixel_acc;            /* seg */
-  int seg_classes;
-  double class_iou[256];             /* seg: per class, -1 when absent from the ground truth */
-  double loss;                       /* mean total loss (eval mode) */
-} fb_mt_metrics;
+/* Fewer training steps than this get a warning at the end of a run. */
+#define FB_FEW_STEPS 300
 
 fb_mt_cfg fb_mt_cfg_default(int task);
 /* Loads the split ("train" or "val") of DIR for the task. */
@@ -66,14 +54,11 @@ void fb_mt_build_opts_for_data(int task, const fb_mt_dataset *d, fb_build_opts *
 
 int fb_mt_train(const fb_mt_cfg *cfg, fb_mt_metrics *final, fb_status *st);
 
-/* Evaluates net (planned) on d. When pred_dir is non-NULL, also writes the
- * predictions there: det -> pred_dir/detections.json (COCO results), seg ->
- * pred_dir/masks/<image name>.png, cls -> pred_dir/predictions.csv. */
-int fb_mt_evaluate(struct fb_net *net, const fb_mt_dataset *d, int task, int threads,
-                   const char *pred_dir, fb_mt_metrics *m, fb_status *st);
-
-/* One line of JSON with the metrics of m (no newline). */
-void fb_mt_metrics_json(const fb_mt_metrics *m, char *buf, size_t n);
+/* The loader of d for net's input: training (augmentation and order from
+ * c's seed, flips, scales, drop_last) or evaluation (c may be NULL). */
+struct fb_loader;
+struct fb_loader *fb_mt_loader_create(const fb_mt_dataset *d, const struct fb_net *net, int batch,
+                                      int train, const fb_mt_cfg *c, int threads, fb_status *st);
 /* Copies a batch into the network's input and, when targets, every head's
  * targets (class labels, FCOS targets, segmentation targets). */
 struct fb_batch;

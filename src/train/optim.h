@@ -32,7 +32,7 @@ typedef struct fb_optim_cfg {
   float clip_norm;         /* > 0: clip the global gradient norm first (see below) */
 } fb_optim_cfg;
 
-/* SGD lr 0.1, momentum 0.9, nesterov, wd 4e-5 (SPEC section 4). */
+/* SGD lr 0.1, momentum 0.9, nesterov, wd 4e-5 (docs/method.md section 4). */
 fb_optim_cfg fb_optim_sgd_default(void);
 /* AdamW lr 1e-3, betas 0.9/0.999, eps 1e-8, wd 0.01 (PyTorch defaults). */
 fb_optim_cfg fb_optim_adamw_default(void);

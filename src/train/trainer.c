@@ -9,6 +9,8 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/fileio.h"
+#include "data/labels.h"
 #include "core/status.h"
 #include "data/fmnist.h"
 #include "nn/net.h"
@@ -179,6 +181,14 @@ static int evaluate(train_state *s, fb_train_result *res, fb_status *st) {
   return 0;
 }
 
+/* The class names saved with the weights (src/data/labels.h). */
+static char *fmnist_labels_json(void) {
+  char *names[FB_FMNIST_CLASSES];
+  for (int k = 0; k < FB_FMNIST_CLASSES; k++) names[k] = (char *)fb_fmnist_class_name(k);
+  fb_mt_dataset d = {.num_classes = FB_FMNIST_CLASSES, .class_names = names};
+  return fb_labels_to_json(&d, FB_TASK_CLS);
+}
+
 static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
   memset(s, 0, sizeof *s);
   s->cfg = c;
@@ -192,6 +202,7 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
   s->net = fb_net_build(arch, &c->build, c->seed, st);
   fb_arch_free(arch);
   if (!s->net) return -1;
+  s->net->labels_json = fmnist_labels_json();
   s->net->g.nodes[s->net->loss_node].args.attr.label_smoothing = c->label_smoothing;
   if (fb_net_plan(s->net, c->batch, c->seed, st)) return -1;
   if (open_data(s, st)) return -1;
@@ -202,8 +213,7 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
   s->sched.final_frac = c->final_lr_frac;
   if (fb_schedule_check(&s->sched, st)) return -1;
   if (c->ema_decay > 0) fb_ema_init(&s->ema, &s->net->g.params, c->ema_decay);
-  if (mkdir(c->out_dir, 0777) != 0 && !fb_is_dir(c->out_dir))
-    return fb_fail(st, "%s: cannot create output directory", c->out_dir);
+  if (fb_mkdir_p(c->out_dir, st)) return -1;
   if (c->resume &&
       fb_checkpoint_load(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL, &s->epoch,
                          &s->step, st))

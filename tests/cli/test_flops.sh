@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fbnet flops: FBNetV3-A totals (SPEC section 2) and error exits.
+# fbnet flops: FBNetV3-A totals (docs/method.md section 2) and error exits.
 set -u
 FBNET=${FBNET:-build/fbnet}
 fail=0
@@ -7,7 +7,7 @@ err=$(mktemp)
 trap 'rm -f "$err"' EXIT
 check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
 
-out=$("$FBNET" flops archs/fbnetv3_a.json --json) || { echo "FAIL: flops --json exited $?"; exit 1; }
+out=$("$FBNET" flops archs/fbnetv3_a.json --classes 1000 --json) || { echo "FAIL: flops --json exited $?"; exit 1; }
 num() { printf '%s' "$out" | grep -o "\"$1\":[-0-9.eE+]*" | head -n 1 | cut -d: -f2; }
 flops=$(num flops); params=$(num params); params_all=$(num params_all)
 echo "flops=$flops params=$params params_all=$params_all"

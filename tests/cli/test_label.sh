@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fbnet label (SPEC section 5): tiny det and seg teachers pseudo-label the
+# fbnet label (docs/method.md section 5): tiny det and seg teachers pseudo-label the
 # scenes' proxy images; the outputs parse and agree with each other, the
 # thresholds do what they say, fbnet train --task det|seg reads the result,
 # --truth reports quality, bad input is a clear error. Also: fbnet eval
@@ -167,7 +167,10 @@ done
 check "[ $rc -eq 1 ] && grep -q 'tasks' '$tmp/err'" "other tasks into the same OUT refused (rc $rc): $(head -c 200 "$tmp/err")"
 "$FBNET" label --det-teacher "$DET" --seg-teacher "$SEG" --images "$SC/cls/val" --split val \
   --out "$tmp/px" --threads 1 --quiet > /dev/null 2> "$tmp/err"; rc=$?
-check "[ $rc -eq 1 ] && grep -q 'already holds files' '$tmp/err'" "the same split twice refused (rc $rc)"
+check "[ $rc -eq 1 ] && grep -q 'already holds files' '$tmp/err' && grep -q -- '--force' '$tmp/err'" "the same split twice refused, naming --force (rc $rc)"
+"$FBNET" label --det-teacher "$DET" --seg-teacher "$SEG" --images "$SC/cls/val" --split val \
+  --out "$tmp/px" --threads 1 --quiet --force > "$tmp/out2" 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 0 ] && [ \$(ls $tmp/px/val/images | wc -l) -eq \$(find $SC/cls/val -type f | wc -l) ]" "label --force replaces the split's files (rc $rc) $(tail -n 1 $tmp/err)"
 
 # ---- errors
 L=(--images "$SC/proxy/train" --threads 1 --quiet)

@@ -36,6 +36,21 @@ check "py 'import json,sys; d=json.load(open(sys.argv[1])); assert set(d[\"tasks
   "summary.json: kept bits, MACs and params per task"
 check "grep -q 'kept bits' $tmp/out" "summary table printed"
 
+# budgets mean the deployed network: the summary's MACs and each step's logged MACs are what
+# fbnet flops counts for the written file with the task's full head at the deploy size
+"$FBNET" search "${S[@]}" --steps 4 --deploy-input 96 --out "$tmp/r5" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 0 ]" "search --deploy-input 96 (rc $rc) $(tail -n 1 $tmp/err)"
+for t in cls det seg; do
+  "$FBNET" flops "$tmp/r5/$t.json" --task $t --width 0.25 --json > "$tmp/f" 2> "$tmp/err"
+  check "py 'import json,sys; s=json.load(open(sys.argv[1]))[\"tasks\"][\"$t\"]; f=json.load(open(sys.argv[2])); assert abs(s[\"macs\"]-f[\"flops\"])<0.5 and s[\"search_macs\"]<s[\"macs\"], (s[\"macs\"], f[\"flops\"])' $tmp/r5/summary.json $tmp/f" \
+    "$t: summary MACs == fbnet flops of $t.json at the deploy size (96 px, full head) $(tail -n 1 $tmp/err)"
+  bits=$(py 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])["arch"])' "$tmp/r5/search.jsonl")
+  "$FBNET" derive --run "$tmp/r5" --task $t --bits "$bits" --out "$tmp/b.json" 2> /dev/null &&
+  "$FBNET" flops "$tmp/b.json" --task $t --width 0.25 --json > "$tmp/f" 2> /dev/null
+  check "py 'import json,sys; l=json.loads(open(sys.argv[1]).readlines()[-1]); f=json.load(open(sys.argv[2])); assert abs(l[\"macs\"][\"$t\"]-f[\"flops\"])<1, (l[\"macs\"], f[\"flops\"])' $tmp/r5/search.jsonl $tmp/f" \
+    "$t: the MACs a step budgets == fbnet flops of that step's architecture, deployed"
+done
+
 # a killed run resumes exactly: 5 steps + resume == 12 steps straight
 "$FBNET" search "${S[@]}" --out "$tmp/r2" --stop-after 5 > /dev/null 2>&1
 check "[ -s $tmp/r2/checkpoint.safetensors ] && [ ! -e $tmp/r2/summary.json ]" "stopped run: checkpoint, no results yet"
@@ -54,6 +69,11 @@ check "[ $rc -eq 0 ] && [ -s $tmp/r3/det.json ] && [ ! -e $tmp/r3/cls.json ]" "s
 "$FBNET" train --task seg --arch "$tmp/r1/seg.json" --data "$tmp/sc/seg" --width 0.25 --batch 16 \
   --epochs 1 --threads 2 --quiet --ema 0 --out "$tmp/tr" > "$tmp/m" 2> "$tmp/err"; rc=$?
 check "[ $rc -eq 0 ] && grep -q mIoU $tmp/m" "fbnet train on a derived arch file $(tail -n 1 $tmp/err)"
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  /usr/bin/python3 scripts/fbnet_to_torch.py "$tmp/tr/weights.safetensors" > /dev/null 2> "$tmp/err"; rc=$?
+  check "[ $rc -eq 1 ] && grep -q 'multi-path' $tmp/err && ! grep -q 'fbnetv5_seg.json' $tmp/err" \
+    "fbnet_to_torch.py on a searched network says multi-path is unsupported (rc $rc): $(tail -n 1 $tmp/err)"
+fi
 
 # fbnet derive: the same bits as the run's file; a subnet evaluated with the shared weights
 "$FBNET" derive --run "$tmp/r1" --task cls --out "$tmp/d.json" 2> /dev/null; rc=$?

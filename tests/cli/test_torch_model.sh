@@ -14,7 +14,7 @@ check() { # name, expected substring, actual text
     echo "FAIL $1: expected '$2' in:"; sed 's/^/    /' <<<"$3"; fail=1; fi
 }
 
-# The published counting convention (SPEC section 2).
+# The published counting convention (docs/method.md section 2).
 out=$("$PY" bench/torch_model.py archs/fbnetv3_a.json --count 2>&1)
 check "FBNetV3-A MACs" "MACs 356.598 M (356598280)" "$out"
 check "FBNetV3-A MACs, fbnet convention" "fbnet's convention): 356.596296 M" "$out"

@@ -1,4 +1,4 @@
-/* The light segmentation head (SPEC section 2: "segmentation from all paths,
+/* The light segmentation head (docs/method.md section 2: "segmentation from all paths,
  * upsampled to H/4, summed or concatenated"), its targets and predictions.
  *
  * Graph built by fb_seg_build on an existing graph g (input size S, K =
