@@ -5,8 +5,10 @@
 #   2. detection and segmentation teachers trained on the scenes;
 #   3. the proxy multi-task set: the teachers pseudo-label the proxy images;
 #   4. ONE search for cls, det and seg on the proxy set (derived arch files);
-#   5. each derived architecture retrained on its own task and evaluated;
-#   6. a final table (task, MACs, params, metric).
+#   5. each derived architecture retrained on its own task and evaluated, and
+#      beside it a baseline at the same MACs: the all-kept network of the
+#      space scaled by width (what a user gets without the search);
+#   6. a final table: searched vs baseline per task, bits decided.
 # PRESET=small (default: about 10 minutes on 2 cores; the search only partly
 # converges and says so) or PRESET=full (about 3 hours on 2 cores).
 set -euo pipefail
@@ -32,8 +34,9 @@ t0=$(date +%s)
 stamp() { echo "   ($(( $(date +%s) - t0 )) s so far)"; }
 echo "== fbnet demo ($PRESET preset): scenes -> teachers -> pseudo-labels -> search -> retrain =="
 
-echo "-- 1/5 demo scenes (fbnet data scenes)"
+echo "-- 1/5 demo scenes (fbnet data scenes; the classification target set has one item per scene)"
 "$FBNET" data scenes --out "$OUT/scenes" --force --quiet "${SCENES[@]}"
+"$FBNET" data scenes --out "$OUT/scenes1" --force --quiet --max-items 1 --proxy 0 "${SCENES[@]:0:4}"
 stamp
 
 # independent trainings run side by side, one thread each (2 cores)
@@ -67,32 +70,63 @@ echo "-- 3/5 proxy multi-task set: pseudo-labels on the proxy images (fbnet labe
   --out "$OUT/proxy" --quiet > "$OUT/label.json"
 stamp
 
-echo "-- 4/5 one search for cls, det and seg (fbnet search)"
-"$FBNET" search --data "$OUT/proxy" --tasks cls,det,seg "${SEARCH[@]}" --out "$OUT/search" \
-  | tee "$OUT/search_summary.txt"
+# a MACs budget per task, the midpoint between its cheapest and its all-kept network
+# in the space (of the deployed network: full head, retraining size), so that the
+# search must choose which bits to keep
+echo "-- 4/5 one search for cls, det and seg (fbnet search) with a MACs budget per task"
+"$FBNET" search --data "$OUT/proxy" "${SEARCH[@]}" --steps 1 --quiet --out "$OUT/probe" > /dev/null
+nbits=$(grep -o '"bits": [0-9]*' "$OUT/probe/summary.json" | head -n 1 | grep -o '[0-9]*$')
+ones=$(printf '1%.0s' $(seq "$nbits")); zeros=$(printf '0%.0s' $(seq "$nbits"))
+macs() { "$FBNET" flops "$1" --task "$2" --width "$3" "${RETRAIN[@]:0:2}" --json | grep -o '"flops": [0-9]*' | head -n 1 | grep -o '[0-9]*$'; }
+targets=""
+for task in cls det seg; do
+  "$FBNET" derive --run "$OUT/probe" --task $task --bits "$ones" --out "$OUT/${task}_allkept.json" 2> /dev/null
+  "$FBNET" derive --run "$OUT/probe" --task $task --bits "$zeros" --out "$OUT/${task}_none.json" 2> /dev/null
+  lo=$(macs "$OUT/${task}_none.json" $task $WIDTH); hi=$(macs "$OUT/${task}_allkept.json" $task $WIDTH)
+  targets="$targets${targets:+,}$task=$(awk -v a="$lo" -v b="$hi" 'BEGIN { printf "%.3f", (a + b) / 2e6 }')"
+done
+echo "   budgets (M MACs): $targets"
+"$FBNET" search --data "$OUT/proxy" --tasks cls,det,seg "${SEARCH[@]}" --flops-target "$targets" \
+  --deploy-input "${RETRAIN[1]}" --deploy-width $WIDTH --out "$OUT/search" | tee "$OUT/search_summary.txt"
 stamp
 
-echo "-- 5/5 retrain each derived architecture on its task, side by side"
+data_of() { [ "$1" = cls ] && echo "$OUT/scenes1/cls" || echo "$OUT/scenes/$1"; }
+echo "-- 5/5 retrain each searched network and its baseline (the all-kept network at the same MACs), side by side"
 for task in cls det seg; do
-  parallel_train $task "$OUT/search/$task.json" "$OUT/scenes/$task" "$OUT/$task" "${RETRAIN[@]}"
+  m=$(macs "$OUT/search/$task.json" $task $WIDTH)
+  bw=$(/usr/bin/python3 scripts/width_for_macs.py "$OUT/${task}_allkept.json" $task "${RETRAIN[1]}" \
+       "$(awk -v m="$m" 'BEGIN { print m / 1e6 }')" --fbnet "$FBNET" 2> /dev/null)
+  echo "$bw" > "$OUT/${task}_baseline_width.txt"
 done
+parallel_train cls "$OUT/search/cls.json" "$(data_of cls)" "$OUT/cls" "${RETRAIN[@]}"
+parallel_train cls "$OUT/cls_allkept.json" "$(data_of cls)" "$OUT/cls_base" "${RETRAIN[@]}" --width "$(cat "$OUT/cls_baseline_width.txt")"
+wait_all
+parallel_train det "$OUT/search/det.json" "$(data_of det)" "$OUT/det" "${RETRAIN[@]}"
+parallel_train det "$OUT/det_allkept.json" "$(data_of det)" "$OUT/det_base" "${RETRAIN[@]}" --width "$(cat "$OUT/det_baseline_width.txt")"
+wait_all
+parallel_train seg "$OUT/search/seg.json" "$(data_of seg)" "$OUT/seg" "${RETRAIN[@]}"
+parallel_train seg "$OUT/seg_allkept.json" "$(data_of seg)" "$OUT/seg_base" "${RETRAIN[@]}" --width "$(cat "$OUT/seg_baseline_width.txt")"
 wait_all
 stamp
 
 num() { grep -o "\"$2\": [-0-9.]*" "$1" | head -n 1 | cut -d' ' -f2; }
-cost() { "$FBNET" flops "$1" --task "$2" --width $WIDTH "${RETRAIN[@]:0:2}" --classes 10 --json \
-         | grep -o '"\(flops\|params\)": *[0-9.e+]*' | head -n 2 \
-         | awk -F': *' '{v[NR]=$2} END {printf "%8.2f M  %6.3f M", v[1]/1e6, v[2]/1e6}'; }
 echo
 py_quality() {
   /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["truth"]; print("pseudo-boxes AP %.3f (AP50 %.3f), pseudo-masks mIoU %.3f on %.0f%% of the pixels" % (d["det"]["pseudo_boxes"]["AP"], d["det"]["pseudo_boxes"]["AP50"], d["seg"]["pseudo_mIoU"], 100 * d["seg"]["labelled_fraction"]))' "$1" 2>/dev/null || cat "$1"
 }
 echo "pseudo-labels against the proxy images' true labels: $(py_quality "$OUT/label.json")"
 echo
-echo "task  architecture          MACs        params     metric (scenes val)"
-printf "cls   search/cls.json   %s   top-1 %s\n" "$(cost "$OUT/search/cls.json" cls)" "$(num "$OUT/cls.json" top1)"
-printf "det   search/det.json   %s   AP %s  AP50 %s\n" "$(cost "$OUT/search/det.json" det)" "$(num "$OUT/det.json" AP)" "$(num "$OUT/det.json" AP50)"
-printf "seg   search/seg.json   %s   mIoU %s\n" "$(cost "$OUT/search/seg.json" seg)" "$(num "$OUT/seg.json" mIoU)"
+key() { case $1 in cls) echo top1 ;; det) echo AP ;; seg) echo mIoU ;; esac; }
+decided() { grep -A 4 "\"$1\": {" "$OUT/search/summary.json" | grep -o '"bits_decided": [0-9]*' | grep -o '[0-9]*$'; }
+echo "task  metric  searched (MACs)        baseline: all kept, width-scaled (MACs)   difference  bits decided"
+for task in cls det seg; do
+  s=$(num "$OUT/$task.json" "$(key $task)"); b=$(num "$OUT/${task}_base.json" "$(key $task)")
+  printf "%-5s %-6s  %.4f (%6.2f M)      %.4f at width %s (%6.2f M)            %+.4f     %s/%s\n" $task "$(key $task)" "$s" \
+    "$(awk -v m="$(macs "$OUT/search/$task.json" $task $WIDTH)" 'BEGIN { print m / 1e6 }')" "$b" "$(cat "$OUT/${task}_baseline_width.txt")" \
+    "$(awk -v m="$(macs "$OUT/${task}_allkept.json" $task "$(cat "$OUT/${task}_baseline_width.txt")")" 'BEGIN { print m / 1e6 }')" \
+    "$(awk -v a="$s" -v b="$b" 'BEGIN { print a - b }')" "$(decided $task)" "$nbits"
+done
+echo "(one seed each: the search-quality experiment, docs/search-quality.md, repeats this with seeds and random architectures)"
 echo
 echo "total $(( $(date +%s) - t0 )) s; outputs under $OUT/ (search/: arch files, summary, search.jsonl)"
-[ "$PRESET" = full ] || echo "(small preset: short runs, the search only partly converges; PRESET=full bash scripts/demo.sh for the full recipe)"
+[ "$PRESET" = full ] || echo "(small preset: short runs; PRESET=full bash scripts/demo.sh for the full recipe)"

@@ -21,8 +21,23 @@
 
 static double sigmoid_ref(double x) { return 1.0 / (1.0 + exp(-x)); }
 
+/* A bit is a decision with two logits (skip, keep): the keep logit x is the
+ * pair (-x/2, x/2), p(keep) = sigmoid(x). */
+static void set_bit_logit(fb_archdist *d, int t, int b, double x) {
+  double *p = d->theta + (size_t)t * d->P + 2 * b;
+  p[0] = -0.5 * x, p[1] = 0.5 * x;
+}
+static double bit_logit(const fb_archdist *d, int t, int b) {
+  const double *p = d->theta + (size_t)t * d->P + 2 * b;
+  return p[1] - p[0];
+}
+/* theta of bit i = t * D + b from a flat table of keep logits. */
+static void set_bit_logits(fb_archdist *d, const double *x, int n) {
+  for (int i = 0; i < n; i++) set_bit_logit(d, i / d->D, i % d->D, x[i]);
+}
+
 static void random_thetas(fb_archdist *d, fb_rng *rng, double scale) {
-  for (int i = 0; i < d->T * d->B; i++) d->theta[i] = scale * fb_rng_normal(rng);
+  for (int i = 0; i < d->T * d->D; i++) set_bit_logit(d, i / d->D, i % d->D, scale * fb_rng_normal(rng));
 }
 
 /* Bit b of the integer code of an architecture (B <= 30 here). */
@@ -33,8 +48,8 @@ static void decode(int code, int B, uint8_t *a) {
 /* p_t(a) as a plain product of probabilities. */
 static double direct_prob(const fb_archdist *d, int t, const uint8_t *a) {
   double p = 1;
-  for (int b = 0; b < d->B; b++) {
-    double s = sigmoid_ref(d->theta[t * d->B + b]);
+  for (int b = 0; b < d->D; b++) {
+    double s = sigmoid_ref(bit_logit(d, t, b));
     p *= a[b] ? s : 1 - s;
   }
   return p;
@@ -95,14 +110,14 @@ static void test_importance_extreme(void) {
   fb_rng rng;
   fb_rng_seed(&rng, 12);
   CHECK(fb_archdist_init(&d, 3, 55, 0.5, &st) == 0, "init: %s", st.msg);
-  for (int i = 0; i < 3 * 55; i++) d.theta[i] = fb_rng_uniform(&rng) < 0.5 ? 40.0 : -40.0;
+  for (int i = 0; i < 3 * 55; i++) set_bit_logit(&d, i / 55, i % 55, fb_rng_uniform(&rng) < 0.5 ? 40.0 : -40.0);
   int ok = 1;
   double worst_sum = 0;
   for (int trial = 0; trial < 200; trial++) {
     uint8_t a[55];
     double rho[3], logp[3], s = 0;
     if (trial < 3) { /* each task's own mode: rho of that task ~ T, others ~ 0 */
-      for (int b = 0; b < 55; b++) a[b] = d.theta[trial * 55 + b] > 0;
+      for (int b = 0; b < 55; b++) a[b] = bit_logit(&d, trial, b) > 0;
     } else {
       fb_archdist_sample(&d, &rng, a);
       if (trial % 2) a[fb_rng_below(&rng, 55)] ^= 1;
@@ -144,7 +159,7 @@ static void test_log_prob_direct(void) {
   CHECK(worst < 1e-12, "log_prob vs log(product): worst |diff| %.3g", worst);
 
   /* Far tails, where the product underflows: log p = -sum log1p(exp(x)) exactly. */
-  for (int b = 0; b < 6; b++) d.theta[b] = -800.0; /* p(a_b = 1) = e^-800 */
+  for (int b = 0; b < 6; b++) set_bit_logit(&d, 0, b, -800.0); /* p(a_b = 1) = e^-800 */
   uint8_t ones[6] = {1, 1, 1, 1, 1, 1};
   double logp[4];
   fb_archdist_log_prob(&d, ones, logp);
@@ -160,7 +175,7 @@ static void test_sampler_chi_square(void) {
   fb_rng_seed(&rng, 22);
   CHECK(fb_archdist_init(&d, T, B, 0.5, &st) == 0, "init: %s", st.msg);
   const double th[T * B] = {1.2, -0.4, 0.0, -1.5, 0.8, 2.0, 0.3, 0.3, -2.2};
-  memcpy(d.theta, th, sizeof th);
+  set_bit_logits(&d, th, T * B);
   long joint[T][8] = {{0}}, marg[8] = {0};
   int u_ok = 1;
   for (int i = 0; i < N && u_ok; i++) {
@@ -200,7 +215,7 @@ enum { GT = 3, GB = 6, GA = 1 << GB };
 static void exact_grad(const fb_archdist *d, const double L[GT][GA], double *g) {
   for (int t = 0; t < GT; t++)
     for (int b = 0; b < GB; b++) {
-      double s = sigmoid_ref(d->theta[t * GB + b]), acc = 0;
+      double s = sigmoid_ref(bit_logit(d, t, b)), acc = 0;
       for (int code = 0; code < GA; code++) {
         uint8_t a[GB];
         decode(code, GB, a);
@@ -225,12 +240,12 @@ static void check_exact_grad_by_differences(fb_archdist *d, const double L[GT][G
   double worst = 0;
   for (int i = 0; i < GT * GB; i++) {
     int t = i / GB;
-    double keep = d->theta[i], h = 1e-5;
-    d->theta[i] = keep + h;
+    double keep = bit_logit(d, t, i % GB), h = 1e-5;
+    set_bit_logit(d, t, i % GB, keep + h);
     double up = expected_loss(d, t, L);
-    d->theta[i] = keep - h;
+    set_bit_logit(d, t, i % GB, keep - h);
     double down = expected_loss(d, t, L);
-    d->theta[i] = keep;
+    set_bit_logit(d, t, i % GB, keep);
     double fd = (up - down) / (2 * h);
     if (fabs(fd - g[i]) > worst) worst = fabs(fd - g[i]);
   }
@@ -241,10 +256,13 @@ typedef struct moments {
   double sum[GT * GB], sq[GT * GB];
 } moments;
 
+/* g holds two logits per bit (skip, keep); the keep logit's entry is the
+ * derivative with respect to the keep-logit difference x. */
 static void accumulate(moments *mo, const double *g) {
   for (int i = 0; i < GT * GB; i++) {
-    mo->sum[i] += g[i];
-    mo->sq[i] += g[i] * g[i];
+    const double x = g[2 * i + 1];
+    mo->sum[i] += x;
+    mo->sq[i] += x * x;
   }
 }
 
@@ -288,7 +306,7 @@ static void test_estimator_vs_exact(void) {
   const double ones[GT] = {1, 1, 1};
   for (int i = 0; i < N; i++) {
     uint8_t a[GB];
-    double rho[GT], reward[GT], g[GT * GB];
+    double rho[GT], reward[GT], g[2 * GT * GB];
     fb_archdist_sample(&d, &rng, a);
     int code = 0;
     for (int b = 0; b < GB; b++) code |= a[b] << b;
@@ -313,11 +331,11 @@ static void test_estimator_vs_exact(void) {
 
   /* Baseline not yet set: c = reward, so no signal at all. */
   uint8_t a[GB] = {1, 0, 1, 1, 0, 0};
-  double rho[GT] = {1, 1, 1}, reward[GT] = {3, 4, 5}, g[GT * GB];
+  double rho[GT] = {1, 1, 1}, reward[GT] = {3, 4, 5}, g[2 * GT * GB];
   for (int t = 0; t < GT; t++) d.baseline_set[t] = 0, d.baseline[t] = 1.0;
   fb_archdist_grad(&d, a, rho, reward, g);
   int zero = 1;
-  for (int i = 0; i < GT * GB; i++) zero &= g[i] == 0;
+  for (int i = 0; i < 2 * GT * GB; i++) zero &= g[i] == 0;
   CHECK(zero, "grad with no baseline yet is exactly zero");
   fb_archdist_free(&d);
 }
@@ -327,7 +345,8 @@ static void test_estimator_vs_exact(void) {
 static void test_adam_by_hand(void) {
   fb_archdist d;
   fb_status st;
-  CHECK(fb_archdist_init(&d, 1, 3, 0.5, &st) == 0, "init: %s", st.msg);
+  const int K3[1] = {3}; /* one decision with three logits */
+  CHECK(fb_archdist_init_choices(&d, 1, 1, K3, 0.5, &st) == 0, "init: %s", st.msg);
   d.theta[0] = 0.2, d.theta[1] = -0.1, d.theta[2] = 0.0;
   d.lr = 0.1, d.beta1 = 0.9, d.beta2 = 0.999, d.eps = 1e-8;
   const double g1[3] = {0.5, -2.0, 0.0}, g2[3] = {0.1, 1.0, -0.3};
@@ -370,7 +389,7 @@ static void test_derive_and_counts(void) {
   fb_status st;
   CHECK(fb_archdist_init(&d, 2, 5, 0.6, &st) == 0, "init: %s", st.msg);
   const double th[5] = {-1.0, 0.0, 1e-9, 2.0, -1e-9};
-  memcpy(d.theta + 5, th, sizeof th); /* task 1; task 0 keeps logit(0.6) */
+  for (int b = 0; b < 5; b++) set_bit_logit(&d, 1, b, th[b]); /* task 1; task 0 keeps logit(0.6) */
   uint8_t a[5];
   fb_archdist_derive(&d, 1, 0.5, a);
   CHECK(a[0] == 0 && a[1] == 0 && a[2] == 1 && a[3] == 1 && a[4] == 0,
@@ -401,14 +420,14 @@ static void test_entropy(void) {
   CHECK(fb_archdist_init(&d, 2, 7, 0.5, &st) == 0, "init: %s", st.msg);
   CHECK_CLOSE(fb_archdist_entropy(&d, 0), 7 * LN2, 1e-13, "entropy at p = 0.5 is B ln 2");
   const double th[7] = {-3, -1, 0.5, 2, 4, -0.25, 1};
-  memcpy(d.theta + 7, th, sizeof th);
+  for (int b = 0; b < 7; b++) set_bit_logit(&d, 1, b, th[b]);
   double h = 0;
   for (int b = 0; b < 7; b++) {
     double s = sigmoid_ref(th[b]);
     h -= s * log(s) + (1 - s) * log(1 - s);
   }
   CHECK_CLOSE(fb_archdist_entropy(&d, 1), h, 1e-13, "entropy vs direct formula");
-  for (int b = 0; b < 7; b++) d.theta[b] = b % 2 ? 800 : -800;
+  for (int b = 0; b < 7; b++) set_bit_logit(&d, 0, b, b % 2 ? 800 : -800);
   double hx = fb_archdist_entropy(&d, 0);
   CHECK(isfinite(hx) && hx >= 0 && hx < 1e-300, "entropy at |theta| = 800: %g", hx);
   fb_archdist_free(&d);
@@ -423,11 +442,11 @@ static void test_step_composition(void) {
   CHECK(fb_archdist_init(&d1, 3, 9, 0.6, &st) == 0, "init: %s", st.msg);
   CHECK(fb_archdist_init(&d2, 3, 9, 0.6, &st) == 0, "init: %s", st.msg);
   random_thetas(&d1, &rng, 1.0);
-  memcpy(d2.theta, d1.theta, 27 * sizeof(double));
+  memcpy(d2.theta, d1.theta, 54 * sizeof(double)); /* 3 tasks x 9 bits x 2 logits */
   int same = 1, rho_same = 1;
   for (int k = 0; k < 20; k++) {
     uint8_t a[9];
-    double loss[3], pen[3], reward[3], rho1[3], rho2[3], g[27];
+    double loss[3], pen[3], reward[3], rho1[3], rho2[3], g[54];
     fb_archdist_sample(&d1, &rng, a);
     for (int t = 0; t < 3; t++) {
       loss[t] = 1 + fb_rng_uniform(&rng);
@@ -443,7 +462,7 @@ static void test_step_composition(void) {
     }
     fb_archdist_update_baseline(&d2, reward);
     for (int t = 0; t < 3; t++) rho_same &= rho1[t] == rho2[t];
-    for (int i = 0; i < 27; i++) same &= d1.theta[i] == d2.theta[i];
+    for (int i = 0; i < 54; i++) same &= d1.theta[i] == d2.theta[i];
     for (int t = 0; t < 3; t++) same &= d1.baseline[t] == d2.baseline[t];
     if (k == 4) CHECK(d1.adam_steps == 0, "warm-up steps leave theta and Adam alone");
   }
@@ -456,7 +475,7 @@ static void test_step_composition(void) {
   double loss[3] = {1.0, NAN, 2.0}, b1 = d1.baseline[1];
   CHECK(fb_archdist_step(&d1, a, loss, NULL, 1, NULL) == 1, "step counts the NaN loss");
   int finite = 1;
-  for (int i = 0; i < 27; i++) finite &= isfinite(d1.theta[i]) && isfinite(d1.m[i]) && isfinite(d1.v[i]);
+  for (int i = 0; i < 54; i++) finite &= isfinite(d1.theta[i]) && isfinite(d1.m[i]) && isfinite(d1.v[i]);
   CHECK(finite, "NaN loss does not reach theta or the moments");
   CHECK(d1.baseline[1] == b1, "NaN loss leaves that task's baseline alone");
   fb_archdist_free(&d1);
@@ -467,8 +486,8 @@ static void test_init_errors(void) {
   fb_archdist d;
   fb_status st;
   struct { int T, B; double p; const char *frag; } bad[] = {
-      {0, 5, 0.5, "archdist.T"},   {9, 5, 0.5, "archdist.T"},          {2, 0, 0.5, "archdist.B"},
-      {2, 4097, 0.5, "archdist.B"}, {2, 5, 0.0, "archdist.init_prob"}, {2, 5, 1.0, "archdist.init_prob"},
+      {0, 5, 0.5, "archdist.T"},   {9, 5, 0.5, "archdist.T"},          {2, 0, 0.5, "archdist.D"},
+      {2, 4097, 0.5, "archdist.D"}, {2, 5, 0.0, "archdist.init_prob"}, {2, 5, 1.0, "archdist.init_prob"},
       {2, 5, NAN, "archdist.init_prob"}};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     st.msg[0] = 0;
@@ -506,8 +525,17 @@ static void make_busy_state(fb_archdist *d) {
 static int same_bits(const double *x, const double *y, size_t n) { return memcmp(x, y, n * sizeof(double)) == 0; }
 
 static int same_state(const fb_archdist *x, const fb_archdist *y) {
-  size_t n = (size_t)x->T * (size_t)x->B;
-  if (x->T != y->T || x->B != y->B) return 0;
+  size_t n = (size_t)x->T * (size_t)x->P;
+  if (x->T != y->T || x->D != y->D || x->P != y->P) return 0;
+  if (memcmp(x->K, y->K, (size_t)x->D * sizeof(int)) != 0) return 0;
+  if (x->replay != y->replay || x->adv_norm != y->adv_norm || !same_bits(&x->elite, &y->elite, 1) ||
+      x->buf_n != y->buf_n || x->buf_next != y->buf_next ||
+      !same_bits(x->adv_var, y->adv_var, (size_t)x->T))
+    return 0;
+  if (x->buf_n && (memcmp(x->buf_a, y->buf_a, (size_t)x->buf_n * x->D) != 0 ||
+                   !same_bits(x->buf_r, y->buf_r, (size_t)x->buf_n * x->T) ||
+                   !same_bits(x->buf_lq, y->buf_lq, (size_t)x->buf_n)))
+    return 0;
   return same_bits(x->theta, y->theta, n) && same_bits(x->m, y->m, n) && same_bits(x->v, y->v, n) &&
          same_bits(x->baseline, y->baseline, (size_t)x->T) &&
          memcmp(x->baseline_set, y->baseline_set, (size_t)x->T * sizeof(int)) == 0 &&
@@ -588,7 +616,7 @@ static void test_json_errors(void) {
   make_busy_state(&d);
   char *text = fb_archdist_to_json(&d);
   struct { void (*edit)(cJSON *); const char *frag, *what; } cases[] = {
-      {drop_last_theta, "archdist.theta: expected 165 numbers, got 164", "short theta"},
+      {drop_last_theta, "archdist.theta: expected 330 numbers, got 329", "short theta"},
       {drop_lr, "archdist.lr: missing", "missing lr"},
       {string_in_theta, "archdist.theta[7]: expected a number", "string in theta"},
       {bad_flag, "archdist.baseline_set[1]: 2, expected 0 or 1", "baseline_set 2"},
@@ -620,6 +648,239 @@ static void test_json_errors(void) {
   free(big);
   expect_json_error("[1, 2]", "archdist: expected a JSON object", "array at top level");
   free(text);
+  fb_archdist_free(&d);
+}
+
+/* ---- 6. categorical decisions, the replay estimator, version 1 states ---- */
+
+enum { CT = 2, CD = 3, CA = 24 }; /* decisions with 3, 4 and 2 choices: 24 architectures */
+static const int CK[CD] = {3, 4, 2};
+
+static void decode_cat(int code, uint8_t *a) {
+  for (int j = 0; j < CD; j++) a[j] = (uint8_t)(code % CK[j]), code /= CK[j];
+}
+
+/* p_t(a) as a product of softmax probabilities computed here. */
+static double cat_prob(const fb_archdist *d, int t, const uint8_t *a) {
+  double p = 1;
+  for (int j = 0; j < CD; j++) {
+    const double *x = d->theta + (size_t)t * d->P + d->off[j];
+    double z = 0;
+    for (int k = 0; k < CK[j]; k++) z += exp(x[k]);
+    p *= exp(x[a[j]]) / z;
+  }
+  return p;
+}
+
+static void test_categorical(void) {
+  fb_archdist d;
+  fb_status st;
+  fb_rng rng;
+  fb_rng_seed(&rng, 61);
+  CHECK(fb_archdist_init_choices(&d, CT, CD, CK, 0.6, &st) == 0, "init: %s", st.msg);
+  CHECK(d.P == 9 && d.off[1] == 3 && d.off[2] == 7, "layout: P %d, offsets %d %d", d.P, d.off[1], d.off[2]);
+  CHECK_CLOSE(fb_archdist_choice_prob(&d, 0, 1, 2), 0.25, 1e-15, "a 4-choice decision starts uniform");
+  CHECK_CLOSE(fb_archdist_prob(&d, 0, 2), 0.6, 1e-15, "a 2-choice decision starts at init_prob");
+  for (int i = 0; i < CT * d.P; i++) d.theta[i] = 1.3 * fb_rng_normal(&rng);
+  double worst = 0, total[CT] = {0}, worst_rho = 0;
+  for (int code = 0; code < CA; code++) {
+    uint8_t a[CD];
+    double logp[CT], rho[CT], p[CT];
+    decode_cat(code, a);
+    fb_archdist_log_prob(&d, a, logp);
+    fb_archdist_importance(&d, a, rho);
+    for (int t = 0; t < CT; t++) {
+      p[t] = cat_prob(&d, t, a);
+      worst = fmax(worst, fabs(logp[t] - log(p[t])));
+      total[t] += exp(logp[t]);
+    }
+    for (int t = 0; t < CT; t++) worst_rho = fmax(worst_rho, rel_diff(rho[t], CT * p[t] / (p[0] + p[1])));
+  }
+  CHECK(worst < 1e-12, "categorical log_prob vs product of softmaxes: worst %.3g", worst);
+  CHECK(fabs(total[0] - 1) < 1e-12 && fabs(total[1] - 1) < 1e-12, "probabilities sum to 1");
+  CHECK(worst_rho < 1e-12, "categorical importance weights: worst rel diff %.3g", worst_rho);
+
+  /* sampler: chi-square of the mixture over the 24 architectures */
+  enum { N = 120000 };
+  long count[CA] = {0};
+  int in_range = 1;
+  for (int i = 0; i < N; i++) {
+    uint8_t a[CD];
+    fb_archdist_sample(&d, &rng, a);
+    int code = 0, mul = 1;
+    for (int j = 0; j < CD; j++) in_range &= a[j] < CK[j], code += a[j] * mul, mul *= CK[j];
+    if (in_range) count[code]++;
+  }
+  double chi = 0;
+  for (int code = 0; code < CA; code++) {
+    uint8_t a[CD];
+    decode_cat(code, a);
+    const double e = N * 0.5 * (cat_prob(&d, 0, a) + cat_prob(&d, 1, a));
+    chi += (count[code] - e) * (count[code] - e) / e;
+  }
+  CHECK(in_range, "sampled choices in 0..K-1");
+  CHECK(chi < 49.73, "categorical mixture sampler: chi-square %.2f with 23 dof", chi);
+
+  /* the plain estimator is unbiased for d/dtheta E_{p_t}[L_t] (exact by enumeration) */
+  double L[CT][CA], exact[CT * 9] = {0};
+  for (int t = 0; t < CT; t++)
+    for (int code = 0; code < CA; code++) L[t][code] = 1 + 2 * fb_rng_uniform(&rng);
+  for (int t = 0; t < CT; t++)
+    for (int code = 0; code < CA; code++) {
+      uint8_t a[CD];
+      decode_cat(code, a);
+      const double w = cat_prob(&d, t, a) * L[t][code];
+      for (int j = 0; j < CD; j++)
+        for (int k = 0; k < CK[j]; k++)
+          exact[t * 9 + d.off[j] + k] += w * ((a[j] == k) - fb_archdist_choice_prob(&d, t, j, k));
+    }
+  static double sum[CT * 9], sq[CT * 9];
+  enum { NE = 100000 };
+  for (int i = 0; i < NE; i++) {
+    uint8_t a[CD];
+    double rho[CT], r[CT], g[CT * 9];
+    fb_archdist_sample(&d, &rng, a);
+    int code = 0, mul = 1;
+    for (int j = 0; j < CD; j++) code += a[j] * mul, mul *= CK[j];
+    for (int t = 0; t < CT; t++) r[t] = L[t][code], d.baseline_set[t] = 1, d.baseline[t] = 2;
+    fb_archdist_importance(&d, a, rho);
+    fb_archdist_grad(&d, a, rho, r, g);
+    for (int k = 0; k < CT * 9; k++) sum[k] += g[k], sq[k] += g[k] * g[k];
+  }
+  double z = 0;
+  for (int k = 0; k < CT * 9; k++) {
+    const double mean = sum[k] / NE, se = sqrt(fmax(sq[k] / NE - mean * mean, 0) / NE) + 1e-300;
+    z = fmax(z, fabs(mean - exact[k]) / se);
+  }
+  CHECK(z < 5, "categorical estimator vs exact gradient: worst %.2f standard errors", z);
+  uint8_t a[CD];
+  fb_archdist_derive(&d, 0, 0.5, a);
+  int argmax_ok = 1;
+  for (int j = 0; j < CD; j++)
+    for (int k = 0; k < CK[j]; k++)
+      argmax_ok &= fb_archdist_choice_prob(&d, 0, j, k) <= fb_archdist_choice_prob(&d, 0, j, a[j]);
+  CHECK(argmax_ok, "derive takes the most probable choice of each decision");
+  fb_archdist_free(&d);
+}
+
+/* The replay estimator against the formula computed here: self-normalised
+ * weights p_t(a_i) / q_i(a_i) over the buffer (q_i = the mixture when a_i was
+ * drawn), advantages from the weighted mean and deviation (or the elite
+ * indicator), g_t = sum_i w_i A_i (onehot(a_i) - p_t). */
+static void replay_by_hand(double elite) {
+  fb_archdist d, ref;
+  fb_status st;
+  fb_rng rng;
+  fb_rng_seed(&rng, 71);
+  enum { W = 3, STEPS = 5 };
+  CHECK(fb_archdist_init_choices(&d, CT, CD, CK, 0.5, &st) == 0 &&
+            fb_archdist_set_estimator(&d, 0, W, elite, &st) == 0, "init: %s", st.msg);
+  for (int i = 0; i < CT * d.P; i++) d.theta[i] = 0.7 * fb_rng_normal(&rng);
+  uint8_t buf[STEPS][CD];
+  double r[STEPS][CT], lq[STEPS];
+  int ok = 1;
+  for (int s = 0; s < STEPS; s++) {
+    fb_archdist_sample(&d, &rng, buf[s]);
+    lq[s] = log(0.5 * (cat_prob(&d, 0, buf[s]) + cat_prob(&d, 1, buf[s])));
+    for (int t = 0; t < CT; t++) r[s][t] = fb_rng_normal(&rng) + t;
+    /* the expected gradient, from the newest W samples including this one */
+    double g[CT * 9] = {0};
+    const int lo = s + 1 > W ? s + 1 - W : 0;
+    for (int t = 0; t < CT; t++) {
+      double w[W], A[W], wsum = 0, mean = 0, var = 0;
+      for (int i = lo; i <= s; i++) wsum += w[i - lo] = cat_prob(&d, t, buf[i]) / exp(lq[i]);
+      for (int i = lo; i <= s; i++) w[i - lo] /= wsum, mean += w[i - lo] * r[i][t];
+      for (int i = lo; i <= s; i++) var += w[i - lo] * (r[i][t] - mean) * (r[i][t] - mean);
+      for (int i = lo; i <= s; i++) A[i - lo] = var > 0 ? (r[i][t] - mean) / sqrt(var) : 0;
+      if (elite > 0) { /* the best (lowest) samples while their weight fits in `elite` */
+        int order[W], n = s - lo + 1;
+        for (int q = 0; q < n; q++) order[q] = lo + q;
+        for (int x = 0; x < n; x++)
+          for (int y = x + 1; y < n; y++)
+            if (r[order[y]][t] < r[order[x]][t]) { int tmp = order[x]; order[x] = order[y]; order[y] = tmp; }
+        double cum = 0, u[W] = {0}, mu = 0;
+        for (int q = 0; q < n; q++) {
+          if (q > 0 && cum + w[order[q] - lo] > elite + 1e-12) break;
+          cum += w[order[q] - lo], u[order[q] - lo] = 1;
+        }
+        for (int q = 0; q < n; q++) mu += w[q] * u[q];
+        for (int q = 0; q < n; q++) A[q] = mu - u[q];
+      }
+      for (int i = lo; i <= s; i++)
+        for (int j = 0; j < CD; j++)
+          for (int k = 0; k < CK[j]; k++)
+            g[t * 9 + d.off[j] + k] +=
+                w[i - lo] * A[i - lo] * ((buf[i][j] == k) - fb_archdist_choice_prob(&d, t, j, k));
+    }
+    char *text = fb_archdist_to_json(&d);
+    CHECK(fb_archdist_from_json(&ref, text, &st) == 0, "copy: %s", st.msg);
+    free(text);
+    fb_archdist_adam(&ref, g);
+    fb_archdist_step(&d, buf[s], r[s], NULL, 1, NULL);
+    /* (Adam turns a rounding-level gradient into a step of ~1e-11; a wrong
+     * gradient moves theta by ~lr = 5e-3) */
+    for (int i = 0; i < CT * d.P; i++) ok &= fabs(d.theta[i] - ref.theta[i]) < 1e-9;
+    fb_archdist_free(&ref);
+  }
+  CHECK(ok, "replay estimator (W = 3, elite %g) == the formula computed by hand, 5 steps", elite);
+  CHECK(d.buf_n == W && d.buf_next == STEPS % W, "the buffer is a ring of W samples");
+  /* the state with its buffer survives JSON (a non-finite reward included) */
+  double bad[CT] = {NAN, 1.0};
+  uint8_t a[CD] = {2, 3, 1};
+  CHECK(fb_archdist_step(&d, a, bad, NULL, 1, NULL) == 1, "a NaN reward is counted");
+  char *text = fb_archdist_to_json(&d);
+  CHECK(fb_archdist_from_json(&ref, text, &st) == 0 && same_state(&d, &ref),
+        "JSON round trip of a replay state is bit-exact: %s", st.msg);
+  int finite = 1;
+  for (int i = 0; i < CT * d.P; i++) finite &= isfinite(d.theta[i]);
+  CHECK(finite, "a NaN reward in the buffer leaves theta finite");
+  free(text);
+  fb_archdist_free(&ref);
+  fb_archdist_free(&d);
+}
+
+static void test_replay(void) {
+  replay_by_hand(0);
+  replay_by_hand(0.4);
+  fb_archdist d;
+  fb_status st;
+  CHECK(fb_archdist_init(&d, 2, 4, 0.5, &st) == 0, "init: %s", st.msg);
+  CHECK(fb_archdist_set_estimator(&d, 0, -1, 0, &st) == -1 && strstr(st.msg, "archdist.replay"),
+        "negative replay refused: %s", st.msg);
+  CHECK(fb_archdist_set_estimator(&d, 0, 8, 1.0, &st) == -1 && strstr(st.msg, "archdist.elite"),
+        "elite 1 refused: %s", st.msg);
+  fb_archdist_free(&d);
+}
+
+/* A version 1 state (one Bernoulli logit per bit) loads as the same
+ * distribution and continues on the same trajectory as the old update. */
+static void test_v1_state(void) {
+  const char *v1 = "{\"version\":1,\"T\":1,\"B\":2,\"lr\":0.01,\"beta1\":0.9,\"beta2\":0.999,"
+                   "\"eps\":1e-8,\"baseline_decay\":0.9,\"rho_clip\":0,\"adam_steps\":3,"
+                   "\"theta\":[0.4,-1.1],\"m\":[0.02,-0.05],\"v\":[0.0004,0.003],"
+                   "\"baseline\":[1.5],\"baseline_set\":[1]}";
+  fb_archdist d;
+  fb_status st;
+  CHECK(fb_archdist_from_json(&d, v1, &st) == 0, "version 1 state: %s", st.msg);
+  if (d.theta == NULL) return;
+  CHECK_CLOSE(fb_archdist_prob(&d, 0, 0), sigmoid_ref(0.4), 1e-15, "v1: p(keep) of bit 0");
+  CHECK_CLOSE(fb_archdist_prob(&d, 0, 1), sigmoid_ref(-1.1), 1e-15, "v1: p(keep) of bit 1");
+  /* the old update, by hand: g = rho (r - b)(a - s(x)), Adam at lr 0.01 on x */
+  const double x[2] = {0.4, -1.1}, m[2] = {0.02, -0.05}, v[2] = {0.0004, 0.003};
+  const uint8_t a[2] = {1, 0};
+  const double rho[1] = {1.0}, r[1] = {2.0};
+  double want[2];
+  for (int b = 0; b < 2; b++) {
+    const double g = rho[0] * (r[0] - 1.5) * (a[b] - sigmoid_ref(x[b]));
+    const double m1 = 0.9 * m[b] + 0.1 * g, v1b = 0.999 * v[b] + 0.001 * g * g;
+    want[b] = x[b] - 0.01 / (1 - pow(0.9, 4)) * m1 / (sqrt(v1b) / sqrt(1 - pow(0.999, 4)) + 1e-8);
+  }
+  double g[4];
+  fb_archdist_grad(&d, a, rho, r, g);
+  fb_archdist_adam(&d, g);
+  CHECK(fabs(bit_logit(&d, 0, 0) - want[0]) < 1e-12 && fabs(bit_logit(&d, 0, 1) - want[1]) < 1e-12,
+        "v1 state continues on the old trajectory (%.15g %.15g vs %.15g %.15g)", bit_logit(&d, 0, 0),
+        bit_logit(&d, 0, 1), want[0], want[1]);
   fb_archdist_free(&d);
 }
 
@@ -657,7 +918,7 @@ static double fraction_right(const fb_archdist *d, uint8_t best[SIM_T][SIM_B]) {
 
 /* One step with a proposal the library does not provide (uniform/separate). */
 static void manual_step(fb_archdist *d, const uint8_t *a, const double *rho, const double *loss, int update) {
-  double g[SIM_T * SIM_B];
+  double g[2 * SIM_T * SIM_B];
   if (update) {
     fb_archdist_grad(d, a, rho, loss, g);
     fb_archdist_adam(d, g);
@@ -683,7 +944,7 @@ static void uniform_step(fb_archdist *d, fb_rng *rng, uint8_t best[SIM_T][SIM_B]
  * gradient are zeroed by giving them reward = baseline. */
 static void separate_step(fb_archdist *d, fb_rng *rng, uint8_t best[SIM_T][SIM_B], const double *base,
                           int update) {
-  double g[SIM_T * SIM_B], all[SIM_T * SIM_B], loss[SIM_T];
+  double g[2 * SIM_T * SIM_B], all[2 * SIM_T * SIM_B], loss[SIM_T];
   const double ones[SIM_T] = {1, 1, 1};
   for (int t = 0; t < SIM_T; t++) {
     uint8_t a[SIM_B];
@@ -693,7 +954,7 @@ static void separate_step(fb_archdist *d, fb_rng *rng, uint8_t best[SIM_T][SIM_B
     for (int u = 0; u < SIM_T; u++) reward[u] = d->baseline_set[u] ? d->baseline[u] : 0;
     reward[t] = loss[t];
     fb_archdist_grad(d, a, ones, reward, g);
-    memcpy(all + t * SIM_B, g + t * SIM_B, SIM_B * sizeof(double));
+    memcpy(all + t * d->P, g + t * d->P, (size_t)d->P * sizeof(double));
   }
   if (update) fb_archdist_adam(d, all);
   fb_archdist_update_baseline(d, loss);
@@ -787,7 +1048,8 @@ static void run_sweep(void) {
          nseeds);
   printf("| proposal | lr | init | clip | warmup | 1000 steps | 3000 steps | 10000 steps |\n");
   printf("|---|---|---|---|---|---|---|---|\n");
-  const double lrs[] = {1e-3, 3e-3, 5e-3, 1e-2, 3e-2};
+  /* logit lr (one logit per choice): 5e-3 moves a bit like a Bernoulli logit at 1e-2 */
+  const double lrs[] = {5e-4, 1.5e-3, 2.5e-3, 5e-3, 1.5e-2};
   const proposal props[] = {PROP_MIXTURE, PROP_UNIFORM, PROP_SEPARATE};
   for (int p = 0; p < 3; p++)
     for (int i = 0; i < 5; i++) {
@@ -815,7 +1077,7 @@ static void run_sweep(void) {
   printf("\nlonger runs\n| proposal | lr | init | clip | warmup | 1000 | 3000 | 10000 | 30000 |\n");
   for (int i = 2; i < 5; i++) c.lr = lrs[i], print_row(c, nseeds);
   c.prop = PROP_SEPARATE;
-  c.lr = 1e-2;
+  c.lr = 5e-3;
   print_row(c, nseeds);
 }
 
@@ -839,6 +1101,9 @@ int main(int argc, char **argv) {
   test_init_errors();
   test_json_round_trip();
   test_json_errors();
+  test_categorical();
+  test_replay();
+  test_v1_state();
   test_planted_simulation();
   if (sweep) run_sweep();
   return check_report("test_archdist");

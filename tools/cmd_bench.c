@@ -41,6 +41,7 @@ static void one_step(fb_net *net, const fb_optim_cfg *o, int forward_only, long 
 int cmd_bench(int argc, char **argv) {
   if (argc > 0 && strcmp(argv[0], "search") == 0) return bench_search(argc - 1, argv + 1);
   if (argc > 0 && strcmp(argv[0], "floor") == 0) return bench_floor(argc - 1, argv + 1);
+  if (argc > 0 && strcmp(argv[0], "tabular") == 0) return bench_tabular(argc - 1, argv + 1);
   const char *what = NULL, *arch_path = NULL;
   const char *pos[1];
   int n_pos = 0, input = 224, batch = 32, steps = 10, warmup = 3, threads = 0, forward = 0;

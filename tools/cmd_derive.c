@@ -1,6 +1,7 @@
 /* fbnet derive: a task's architecture from a search run (threshold, then
  * drop what cannot reach the head) as an arch file; optionally evaluate it
  * with the shared supernet weights after BN re-calibration. */
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "commands.h"
 #include "core/fileio.h"
 #include "core/jsonutil.h"
+#include "core/rng.h"
 #include "core/status.h"
 #include "io/safetensors.h"
 #include "nn/arch.h"
@@ -23,8 +25,9 @@
 
 typedef struct derive_opts {
   const char *run, *bits, *out, *eval_data;
-  int task, recal_images, batch, threads, no_recal, json, input;
-  double thresh, width;
+  int task, recal_images, batch, threads, no_recal, json, input, random, seed;
+  double thresh, width, macs, tolerance;
+  const char *out_dir;
 } derive_opts;
 
 /* The deployed networks' input size and width: --input/--width, else what
@@ -89,8 +92,8 @@ static int load_dist(const derive_opts *o, fb_net *net, fb_archdist *d, fb_statu
   const char *state = fb_st_meta(&f, "search");
   if (!state) fb_fail(st, "%s: no search state (metadata 'search')", path);
   else if (fb_search_state_read(state, path, d, NULL, st) == 0) rc = 0;
-  if (rc == 0 && d->B != net->mp->n_bits) {
-    rc = fb_fail(st, "%s: the search state has %d bits, the supernet %d", path, d->B,
+  if (rc == 0 && d->D != net->mp->n_bits) {
+    rc = fb_fail(st, "%s: the search state has %d bits, the supernet %d", path, d->D,
                  net->mp->n_bits);
     fb_archdist_free(d);
   }
@@ -108,7 +111,7 @@ static int task_mask(const derive_opts *o, fb_net *net, unsigned task, unsigned 
   int T = fb_search_task_list(run_tasks, list), t = 0;
   while (t < T && list[t] != task) t++;
   fb_archdist_derive(&d, t, o->thresh, mask);
-  for (int b = 0; b < d.B; b++) probs[b] = fb_archdist_prob(&d, t, b);
+  for (int b = 0; b < d.D; b++) probs[b] = fb_archdist_prob(&d, t, b);
   fb_archdist_free(&d);
   return 0;
 }
@@ -138,10 +141,65 @@ done:
   return rc;
 }
 
+/* --random N: architectures drawn at random (each with its own keep
+ * probability, uniform in [0.1, 0.9], so that every cost is reachable),
+ * derived for the task, kept when the deployed network's MACs are within
+ * --tolerance of --macs; written as OUT_DIR/random_<k>.json with a line of
+ * JSON per architecture (file, bits, MACs) on stdout. */
+static int random_archs(const derive_opts *o, const fb_net *net, unsigned task,
+                        const fb_build_opts *deploy, fb_status *st) {
+  fb_net *cost = fb_deploy_net(net, deploy, st);
+  if (!cost) return -1;
+  if (fb_mkdir_p(o->out_dir, st)) {
+    fb_net_free(cost);
+    return -1;
+  }
+  const int B = net->mp->n_bits;
+  uint8_t *mask = fb_xmalloc((size_t)B);
+  char *bits = fb_xmalloc((size_t)B + 1);
+  fb_rng rng;
+  fb_rng_seed(&rng, (uint64_t)o->seed);
+  int found = 0, rc = 0;
+  long tries = 0;
+  const long max_tries = 2000L * o->random;
+  char src[1200];
+  snprintf(src, sizeof src, "%s/supernet.safetensors", o->run);
+  while (rc == 0 && found < o->random && tries < max_tries) {
+    tries++;
+    const double p = 0.1 + 0.8 * fb_rng_uniform(&rng);
+    for (int b = 0; b < B; b++) mask[b] = fb_rng_uniform(&rng) < p;
+    const double macs = fb_mp_task_cost(cost, mask, task).macs;
+    if (o->macs > 0 && fabs(macs / (o->macs * 1e6) - 1) > o->tolerance) continue;
+    char *text = fb_derive_arch_json(net, mask, task, src, NULL, -1, deploy->input_size, NULL, st);
+    char path[1400];
+    snprintf(path, sizeof path, "%s/random_%d.json", o->out_dir, found);
+    rc = text ? fb_write_text_atomic(path, text, st) : -1;
+    free(text);
+    if (rc) break;
+    fb_mask_to_string(mask, B, bits);
+    printf("{\"file\": \"%s\", \"bits\": \"%s\", \"macs\": %.0f}\n", path, bits, macs);
+    found++;
+  }
+  if (rc == 0 && found < o->random)
+    rc = fb_fail(st, "%s: %d of %d random architectures within %.0f%% of %.3f M MACs after %ld "
+                 "draws: widen --tolerance", fb_task_name(task), found, o->random,
+                 100 * o->tolerance, o->macs, tries);
+  free(bits);
+  free(mask);
+  fb_net_free(cost);
+  return rc;
+}
+
 static int run(const derive_opts *o, unsigned task, fb_status *st) {
   unsigned run_tasks = 0;
   fb_net *net = load_supernet(o, task, &run_tasks, st);
   if (!net) return -1;
+  if (o->random > 0) {
+    const fb_build_opts deploy = deploy_opts(o, net);
+    const int rc = random_archs(o, net, task, &deploy, st);
+    fb_net_free(net);
+    return rc;
+  }
   const int B = net->mp->n_bits;
   uint8_t *mask = fb_xcalloc((size_t)B + 1, 1);
   double *probs = fb_xcalloc((size_t)B + 1, sizeof *probs);
@@ -183,6 +241,8 @@ int cmd_derive(int argc, char **argv) {
   o.thresh = 0.5;
   o.recal_images = 512;
   o.batch = 32;
+  o.tolerance = 0.05;
+  o.seed = 1;
   const arg_opt opts[] = {
       {"--run", ARG_STRING, &o.run, 0, 0, NULL, "search run directory (required)"},
       {"--task", ARG_CHOICE, &o.task, 0, 0, "cls|det|seg", "which task's architecture (required)"},
@@ -199,6 +259,14 @@ int cmd_derive(int argc, char **argv) {
       {"--batch", ARG_INT, &o.batch, 1, 4096, NULL, "batch for re-calibration/eval (32)"},
       {"--threads", ARG_INT, &o.threads, 1, 1024, NULL, "OpenMP threads (default: all cores)"},
       {"--json", ARG_FLAG, &o.json, 0, 0, NULL, "print the eval metrics as JSON on stdout"},
+      {"--random", ARG_INT, &o.random, 1, 100000, NULL,
+       "instead: write N random architectures of the space, derived for the task, to "
+       "--out-dir (with --macs: only those within --tolerance of it)"},
+      {"--macs", ARG_DOUBLE, &o.macs, 0, 1e9, NULL,
+       "--random: MACs (millions) of the deployed network to match"},
+      {"--tolerance", ARG_DOUBLE, &o.tolerance, 0, 10, NULL, "--random: relative (default 0.05)"},
+      {"--seed", ARG_INT, &o.seed, 0, 2147483647, NULL, "--random: seed (default 1)"},
+      {"--out-dir", ARG_STRING, &o.out_dir, 0, 0, NULL, "--random: directory (default RUN/random)"},
       {"--input", ARG_INT, &o.input, 32, 2048, NULL,
        "input size of the deployed network: the file's input_size and the reported MACs "
        "(default: the run's --deploy-input)"},
@@ -217,6 +285,11 @@ int cmd_derive(int argc, char **argv) {
   if (!o.run || o.task < 0) {
     fprintf(stderr, "fbnet derive: --run and --task are required (see --help)\n");
     return 2;
+  }
+  char random_dir[1200];
+  if (o.random > 0 && !o.out_dir) {
+    snprintf(random_dir, sizeof random_dir, "%s/random", o.run);
+    o.out_dir = random_dir;
   }
   if (o.json && !o.out) {
     fprintf(stderr, "fbnet derive: --json prints the metrics on stdout: give --out FILE for "

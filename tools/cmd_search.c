@@ -52,7 +52,8 @@ int cmd_search(int argc, char **argv) {
   fb_search_cfg c = fb_search_cfg_default();
   const char *tasks = "cls,det,seg", *gamma = NULL, *targets = NULL;
   int input = -1, batch = -1, seed = -1, threads = 0, optimizer = -1, det_width = 0,
-      seg_width = 0, det_depth = -2, resume = 0, quiet = 0, limit = 0;
+      seg_width = 0, det_depth = -2, resume = 0, quiet = 0, limit = 0, adv_norm = 0, replay = 0;
+  double elite = 0;
   int deploy_input = 0;
   double deploy_width = 0;
   double width = -1, lr = -1, wd = -1, warmup = -1, theta_lr = -1, init_prob = -1, rho_clip = -1,
@@ -78,6 +79,14 @@ int cmd_search(int argc, char **argv) {
       {"--init-prob", ARG_DOUBLE, &init_prob, 0.01, 0.99, NULL,
        "initial probability of keeping each bit (default 0.6)"},
       {"--rho-clip", ARG_DOUBLE, &rho_clip, 0, 100, NULL, "clip importance weights (0: off, default)"},
+      {"--adv-norm", ARG_FLAG, &adv_norm, 0, 0, NULL,
+       "plain estimator: divide each task's advantage by a running deviation"},
+      {"--replay", ARG_INT, &replay, 0, 65536, NULL,
+       "the replay estimator: reuse the last N sampled architectures and losses, "
+       "self-normalised importance weights (default 0: the plain estimator)"},
+      {"--elite", ARG_DOUBLE, &elite, 0, 0.99, NULL,
+       "with --replay: utility 1 for the best ELITE weighted fraction of the buffer (0: "
+       "normalised losses; default 0)"},
       {"--gamma", ARG_STRING, &gamma, 0, 0, NULL, "per-task loss weights, e.g. cls=1,det=0.5 (default 1)"},
       {"--flops-target", ARG_STRING, &targets, 0, 0, NULL,
        "per-task MACs targets in millions of the DEPLOYED network (the derived arch with the "
@@ -143,6 +152,9 @@ int cmd_search(int argc, char **argv) {
   if (det_width > 0) c.build.det_width = det_width;
   if (seg_width > 0) c.build.seg_width = seg_width;
   if (det_depth > -2) c.build.det_depth = det_depth;
+  c.adv_norm = adv_norm;
+  c.replay = replay;
+  c.elite = elite;
   c.deploy_input = deploy_input;
   c.deploy_width = deploy_width;
   c.train_limit = limit;

@@ -114,7 +114,7 @@ typedef struct task_result {
 
 static int derive_one(const fb_net *net, const fb_archdist *d, int t, unsigned task,
                       const fb_search_cfg *c, long step, task_result *r, fb_status *st) {
-  const int B = d->B;
+  const int B = d->D;
   uint8_t *mask = fb_xmalloc((size_t)B);
   double *probs = fb_xmalloc((size_t)B * sizeof *probs);
   fb_archdist_derive(d, t, c->derive_thresh, mask);
@@ -181,7 +181,7 @@ static char *summary_json(const task_result *r, const fb_archdist *d, int T,
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "supernet", c->supernet_path);
   cJSON_AddNumberToObject(o, "steps", (double)step);
-  cJSON_AddNumberToObject(o, "bits", d->B);
+  cJSON_AddNumberToObject(o, "bits", d->D);
   cJSON_AddNumberToObject(o, "input_size", net->opts.input_size);
   cJSON_AddNumberToObject(o, "width", net->opts.width);
   const fb_build_opts deploy = fb_search_deploy_opts(c);
@@ -201,7 +201,7 @@ static char *summary_json(const task_result *r, const fb_archdist *d, int T,
     cJSON_AddNumberToObject(x, "params_all", r[t].count.params_all);
     cJSON_AddNumberToObject(x, "search_macs", r[t].search_count.macs);
     cJSON *p = cJSON_AddArrayToObject(x, "probs");
-    for (int b = 0; b < d->B; b++) cJSON_AddItemToArray(p, cJSON_CreateNumber(fb_archdist_prob(d, t, b)));
+    for (int b = 0; b < d->D; b++) cJSON_AddItemToArray(p, cJSON_CreateNumber(fb_archdist_prob(d, t, b)));
   }
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
@@ -220,7 +220,7 @@ int fb_search_write_results(const fb_net *net, const fb_archdist *d, const unsig
     if (derive_one(net, d, t, tasks[t], c, step, &r[t], st)) return -1;
   char path[1200];
   const fb_build_opts deploy = fb_search_deploy_opts(c);
-  char *txt = summary_text(r, T, d->B, net, &deploy, step);
+  char *txt = summary_text(r, T, d->D, net, &deploy, step);
   char *js = summary_json(r, d, T, net, c, step);
   snprintf(path, sizeof path, "%s/summary.txt", c->out_dir);
   int rc = fb_write_text_atomic(path, txt, st);

@@ -190,6 +190,7 @@ int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, fb_net *net, fb_sta
   if (fb_archdist_init(&s->dist, s->T, s->B, c->init_prob, st)) return -1;
   s->dist.lr = c->theta_lr;
   s->dist.rho_clip = c->rho_clip;
+  if (fb_archdist_set_estimator(&s->dist, c->adv_norm, c->replay, c->elite, st)) return -1;
   fb_rng_seed(&s->rng, c->seed ^ 0x5ea2c4a2c4ull);
   return 0;
 }
@@ -268,9 +269,9 @@ done:
 static int restore_state(fb_searcher *e, const char *json, const char *path, fb_status *st) {
   fb_archdist_free(&e->dist);
   if (fb_search_state_read(json, path, &e->dist, &e->rng, st)) return -1;
-  if (e->dist.T != e->T || e->dist.B != e->B)
+  if (e->dist.T != e->T || e->dist.D != e->B)
     return fb_fail(st, "%s: the checkpoint searched %d tasks over %d bits, this run has %d over "
-                   "%d (same --tasks and supernet?)", path, e->dist.T, e->dist.B, e->T, e->B);
+                   "%d (same --tasks and supernet?)", path, e->dist.T, e->dist.D, e->T, e->B);
   return 0;
 }
 

@@ -44,6 +44,9 @@ typedef struct fb_search_cfg {
   double theta_lr;        /* Adam on the logits */
   double init_prob;       /* initial p(keep) of every bit */
   double rho_clip;        /* 0: off */
+  int adv_norm;           /* the estimator (fb_archdist_set_estimator): plain with or */
+  int replay;             /* without advantage normalisation (replay 0), or the replay */
+  double elite;           /* estimator over the last `replay` steps (elite fraction) */
   double gamma[FB_SEARCH_MAX_TASKS];        /* loss weight per task: cls, det, seg */
   double flops_target[FB_SEARCH_MAX_TASKS]; /* MACs of the task's deployed network; 0: none */
   double flops_lambda;
