@@ -64,6 +64,19 @@ def main(out):
         s = stat(runs.get((task, "searched"), []))
         g = stat(runs.get((task, "single"), []))
         b = stat(runs.get((task, "baseline"), []))
+        # MACs jump with the width (channels are multiples of 8): the all-kept network is
+        # trained at the widest width under the searched MACs (baseline) and the narrowest
+        # over it (baseline_hi); the baseline at the searched MACs is interpolated between
+        b_lo, b_hi, interp = b, stat(runs.get((task, "baseline_hi"), [])), None
+        mf = os.path.join(out, "%s_baseline_macs.txt" % task)
+        if b_hi["n"] and b_lo["n"] and os.path.exists(mf):
+            m_s, m_lo, m_hi = [float(x) for x in open(mf).read().split()]
+            lam = (m_s - m_lo) / (m_hi - m_lo) if m_hi > m_lo else 0.0
+            se = math.sqrt(((1 - lam) * b_lo["sd"]) ** 2 / b_lo["n"] + (lam * b_hi["sd"]) ** 2 / b_hi["n"])
+            interp = {"mean": (1 - lam) * b_lo["mean"] + lam * b_hi["mean"], "se": se, "lambda": lam,
+                      "macs": [m_lo, m_s, m_hi]}
+            b = {"mean": interp["mean"], "sd": se * math.sqrt(min(b_lo["n"], b_hi["n"])),
+                 "n": min(b_lo["n"], b_hi["n"])}
         rnd_names = sorted({n for (t, n) in runs if t == task and n.startswith("random")})
         per_arch = [sum(runs[(task, n)]) / len(runs[(task, n)]) for n in rnd_names]
         all_rnd = [x for n in rnd_names for x in runs[(task, n)]]
@@ -80,7 +93,7 @@ def main(out):
         ef = os.path.join(out, "%s_estimates.jsonl" % task)
         by_arch = {}
         for (t, n), xs in runs.items():
-            if t == task and n != "baseline":
+            if t == task and not n.startswith("baseline"):
                 by_arch[arch_of[(t, n)]] = sum(xs) / len(xs)
         if os.path.exists(ef):
             for l in open(ef):
@@ -91,6 +104,7 @@ def main(out):
         tau = kendall_tau(est, ret) if len(est) > 1 else float("nan")
         result["tasks"][task] = {
             "metric": KEY[task], "searched": s, "single_task": g, "baseline": b, "random": r,
+            "baseline_below": b_lo, "baseline_above": b_hi, "baseline_interpolated": interp,
             "random_per_arch": per_arch, "random_median": med,
             "searched_minus_random_median": d_rnd, "se_vs_random": se_vs_rnd,
             "searched_minus_baseline": d_base, "se_vs_baseline": se_vs_base,

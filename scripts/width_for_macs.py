@@ -4,7 +4,11 @@ number of MACs (fbnet flops, bisection over the width): the hand-scaled
 baseline of the search-quality experiment and of `make demo`.
 
   /usr/bin/python3 scripts/width_for_macs.py ARCH TASK INPUT MACS_MILLIONS [--fbnet build/fbnet]
-prints the width (4 decimals) and, on stderr, the MACs it gives.
+prints the width (4 decimals) whose MACs are closest to the target and, on
+stderr, the MACs it gives. Channel counts are rounded to multiples of 8, so MACs
+jump between widths: --below / --above print the widest width under the
+target / the narrowest at or over it instead (a baseline can then be
+interpolated between the two).
 """
 import argparse
 import json
@@ -27,6 +31,9 @@ def main():
     ap.add_argument("input", type=int)
     ap.add_argument("macs", type=float, help="target MACs in millions")
     ap.add_argument("--fbnet", default="build/fbnet")
+    side = ap.add_mutually_exclusive_group()
+    side.add_argument("--below", action="store_true")
+    side.add_argument("--above", action="store_true")
     a = ap.parse_args()
     lo, hi = 0.05, 2.0
     if macs(a.fbnet, a.arch, a.task, a.input, hi) < a.macs:
@@ -34,7 +41,12 @@ def main():
     for _ in range(20):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if macs(a.fbnet, a.arch, a.task, a.input, mid) < a.macs else (lo, mid)
-    best = min((lo, hi), key=lambda w: abs(macs(a.fbnet, a.arch, a.task, a.input, w) - a.macs))
+    if a.below:
+        best = lo
+    elif a.above:
+        best = hi
+    else:
+        best = min((lo, hi), key=lambda w: abs(macs(a.fbnet, a.arch, a.task, a.input, w) - a.macs))
     print("%.4f" % best)
     print("%.3f M MACs at width %.4f" % (macs(a.fbnet, a.arch, a.task, a.input, best), best),
           file=sys.stderr)

@@ -106,6 +106,11 @@ static void test_idx(void) {
   write_good();
   write_images("t10k", 2051, 5, 3, 28, 28);
   expect_fail("truncated images", "t10k-images-idx3-ubyte.gz", "truncated");
+  /* a corrupt header declaring 2^24 images of 4096 x 4096 (281 TB): a clear error naming the
+   * file, no exit and no huge allocation (the buffer grows with the data present) */
+  write_good();
+  write_images("t10k", 2051, 1u << 24, 1, 4096, 4096);
+  expect_fail("huge header, short data", "t10k-images-idx3-ubyte.gz", "truncated");
   write_good();
   write_labels("t10k", 2049, 5, 2, -1);
   expect_fail("truncated labels", "t10k-labels-idx1-ubyte.gz", "truncated");

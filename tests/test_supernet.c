@@ -450,6 +450,12 @@ static void test_errors(void) {
            "\"paths\": [[]]}], \"heads\": {\"det\": [2]}}", stem);
   expect_error(buf, "heads.det[0] must be a path index");
   snprintf(buf, sizeof buf, "{\"name\": \"x\", %s, \"stages\": [{\"open\": [\"ir_k3_hs\", 8, 2, 1], "
+           "\"paths\": [[]], \"fusion\": [[0, 1e999]]}]}", stem);
+  expect_error(buf, "stages[0].fusion[0] must be a path index"); /* no UB casting 1e999 to int */
+  snprintf(buf, sizeof buf, "{\"name\": \"x\", \"input_size\": 1e999, %s, \"stages\": [{\"open\": "
+           "[\"ir_k3_hs\", 8, 2, 1], \"paths\": [[]]}]}", stem);
+  expect_error(buf, "\"input_size\" must be an integer in [1, 16384]");
+  snprintf(buf, sizeof buf, "{\"name\": \"x\", %s, \"stages\": [{\"open\": [\"ir_k3_hs\", 8, 2, 1], "
            "\"paths\": [[]]}], \"bogus\": 1}", stem);
   expect_error(buf, "unknown key \"bogus\"");
   snprintf(buf, sizeof buf, "{\"name\": \"x\", %s, \"stages\": [{\"open\": [\"ir_k3_hs\", 8, 2, 1], "

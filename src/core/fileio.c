@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "core/status.h"
@@ -122,6 +124,64 @@ char *fb_path_join(const char *dir, const char *name) {
   p[ld] = '/';
   memcpy(p + ld + 1, name, ln + 1);
   return p;
+}
+
+int fb_dir_lock(const char *dir, fb_status *st) {
+  char *path = fb_path_join(dir, ".lock");
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    fb_fail(st, "%s: cannot open the run directory's lock (%s)", path, strerror(errno));
+    free(path);
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char pid[32] = "";
+    ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    pid[n > 0 ? n : 0] = 0;
+    pid[strcspn(pid, "\n")] = 0;
+    close(fd);
+    if (err == EWOULDBLOCK)
+      fb_fail(st, "%s: in use by process %s (another fbnet run writes this directory; wait for "
+              "it or choose another --out)", dir, pid[0] ? pid : "?");
+    else
+      fb_fail(st, "%s: cannot lock (%s)", path, strerror(err));
+    free(path);
+    return -1;
+  }
+  char pid[32];
+  const int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) { /* the pid is a courtesy */ }
+  free(path);
+  return fd;
+}
+
+void fb_dir_unlock(int fd) {
+  if (fd >= 0) close(fd); /* releases the flock */
+}
+
+int fb_jsonl_truncate(const char *path, const char *key, long max, fb_status *st) {
+  FILE *probe = fopen(path, "rb");
+  if (!probe) return 0; /* no log yet: nothing to keep */
+  fclose(probe);
+  char *text = fb_read_file(path, FB_FILE_ANY_SIZE, NULL, st);
+  if (!text) return -1;
+  char prefix[80];
+  snprintf(prefix, sizeof prefix, "{\"%s\": ", key);
+  const size_t np = strlen(prefix);
+  size_t keep = 0;
+  for (char *line = text; *line;) {
+    char *end = strchr(line, '\n'), *num_end = NULL;
+    if (strncmp(line, prefix, np) != 0 || !end) break; /* a torn last line goes too */
+    const long n = strtol(line + np, &num_end, 10);
+    if (num_end == line + np || n > max) break;
+    line = end + 1;
+    keep = (size_t)(line - text);
+  }
+  text[keep] = 0;
+  int rc = fb_write_text_atomic(path, text, st);
+  free(text);
+  return rc;
 }
 
 int fb_is_dir(const char *path) {

@@ -35,6 +35,17 @@ int fb_mkdir_p(const char *dir, fb_status *st);
 /* 1 when path names an existing directory. */
 int fb_is_dir(const char *path);
 
+/* Locks a run directory for this process (flock on DIR/.lock, which holds
+ * the holder's pid): the descriptor to pass to fb_dir_unlock, or -1 with
+ * "DIR: in use by process PID" when another process holds it. */
+int fb_dir_lock(const char *dir, fb_status *st);
+void fb_dir_unlock(int fd);
+
+/* A JSON-lines log whose lines start with {"KEY": N: keeps the leading lines
+ * with N <= max and drops the rest (the lines of a killed run past its last
+ * checkpoint, which a resumed run writes again). A missing file is no error. */
+int fb_jsonl_truncate(const char *path, const char *key, long max, fb_status *st);
+
 /* "dir/name", malloc'd (trailing slashes of dir are not repeated). */
 char *fb_path_join(const char *dir, const char *name);
 

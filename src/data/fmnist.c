@@ -54,6 +54,33 @@ static int read_exact(gzFile f, const char *path, void *buf, size_t len, const c
   return 0;
 }
 
+/* Reads exactly `len` bytes into a malloc'd buffer that grows with the data
+ * actually present, so that a corrupt header declaring terabytes fails as a
+ * truncated file instead of a huge allocation. */
+static int read_grown(gzFile f, const char *path, size_t len, const char *what, uint8_t **out,
+                      fb_status *st) {
+  size_t cap = len < ((size_t)1 << 24) ? len : (size_t)1 << 24, got = 0;
+  uint8_t *buf = fb_xmalloc(cap ? cap : 1);
+  while (got < len) {
+    if (got == cap) {
+      cap = cap * 2 < len ? cap * 2 : len;
+      buf = fb_xrealloc(buf, cap);
+    }
+    const size_t chunk = cap - got;
+    if (read_exact(f, path, buf + got, chunk, what, st)) {
+      /* name the whole size, not the chunk's */
+      if (strstr(st->msg, "truncated file"))
+        fb_fail(st, "%s: truncated file: %s needs %zu bytes (from the header), fewer are present",
+                path, what, len);
+      free(buf);
+      return -1;
+    }
+    got += chunk;
+  }
+  *out = buf;
+  return 0;
+}
+
 static uint32_t be32(const unsigned char *b) {
   return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
 }
@@ -107,9 +134,8 @@ int fb_idx_read_images(const char *path, uint8_t **images, int *n, int *h, int *
     fb_fail(st, "%s: implausible image size %ux%u", path, rows, cols);
     goto fail;
   }
-  size_t bytes = (size_t)cnt * rows * cols;
-  buf = fb_xmalloc(bytes);
-  if (read_exact(f, path, buf, bytes, "the image data", st)) goto fail;
+  const size_t bytes = (size_t)cnt * rows * cols; /* < 2^48: no overflow */
+  if (read_grown(f, path, bytes, "the image data", &buf, st)) goto fail;
   if (expect_end(f, path, st)) goto fail;
   gzclose(f);
   *images = buf;
@@ -141,8 +167,7 @@ int fb_idx_read_labels(const char *path, uint8_t **labels, int *n, fb_status *st
     fb_fail(st, "%s: implausible label count %u", path, cnt);
     goto fail;
   }
-  buf = fb_xmalloc(cnt);
-  if (read_exact(f, path, buf, cnt, "the label data", st)) goto fail;
+  if (read_grown(f, path, cnt, "the label data", &buf, st)) goto fail;
   if (expect_end(f, path, st)) goto fail;
   gzclose(f);
   *labels = buf;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsonutil.h"
 #include "core/status.h"
 #include "nn/arch.h"
 
@@ -51,10 +52,9 @@ static int parse_row_list(fb_arch *a, const cJSON *list, const char *stage, int 
 
 static int parse_path_index(const fb_arch *a, const cJSON *v, int n_paths, const char *where,
                             int *out, fb_status *st) {
-  if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valuedouble < 0 ||
-      v->valuedouble >= n_paths)
+  /* range first: casting an out-of-range double (1e999) to int is undefined */
+  if (fb_json_int_in_range(v, 0, n_paths - 1, out))
     return fb_fail(st, "%s: %s must be a path index in [0, %d]", a->path, where, n_paths - 1);
-  *out = (int)v->valuedouble;
   return 0;
 }
 
@@ -204,10 +204,8 @@ int fb_mp_parse(fb_arch *a, const cJSON *root, fb_status *st) {
     return fb_fail(st, "%s: \"name\" must be a non-empty string (at most 63 characters)", path);
   snprintf(a->name, sizeof a->name, "%s", name->valuestring);
   a->input_size = 224;
-  if (input && (!cJSON_IsNumber(input) || input->valuedouble != (int)input->valuedouble ||
-                input->valuedouble < 1 || input->valuedouble > 16384))
+  if (input && fb_json_int_in_range(input, 1, 16384, &a->input_size))
     return fb_fail(st, "%s: \"input_size\" must be an integer in [1, 16384]", path);
-  if (input) a->input_size = (int)input->valuedouble;
   a->mp = fb_xcalloc(1, sizeof *a->mp);
   fb_mp *mp = a->mp;
   if (search && !cJSON_IsBool(search)) return fb_fail(st, "%s: \"search\" must be true or false", path);

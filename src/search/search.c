@@ -85,6 +85,7 @@ typedef struct srch {
   fb_net *net;
   fb_loader *loader;
   fb_searcher e;           /* the step engine */
+  int lock;                /* the run directory's lock (fb_dir_lock) */
   long steps_per_epoch;
   FILE *log;
 } srch;
@@ -206,11 +207,13 @@ void fb_searcher_free(fb_searcher *s) {
 static int setup(srch *s, const fb_search_cfg *c, fb_status *st) {
   memset(s, 0, sizeof *s);
   s->c = c;
+  s->lock = -1;
   if (check_cfg(c, st)) return -1;
   if (fb_proxy_load(c->data_dir, "train", c->train_limit, &s->data, st) || check_labels(s, st) ||
       build_supernet(s, st) || make_loader(s, st) || fb_searcher_init(&s->e, c, s->net, st))
     return -1;
-  return fb_mkdir_p(c->out_dir, st);
+  if (fb_mkdir_p(c->out_dir, st) || (s->lock = fb_dir_lock(c->out_dir, st)) < 0) return -1;
+  return 0;
 }
 
 /* ---- checkpoint ---------------------------------------------------------- */
@@ -444,35 +447,17 @@ static int run_steps(srch *s, fb_status *st) {
 
 static void teardown(srch *s) {
   if (s->log) fclose(s->log);
+  fb_dir_unlock(s->lock);
   fb_loader_free(s->loader);
   fb_searcher_free(&s->e);
   fb_net_free(s->net);
   fb_mt_dataset_free(&s->data);
 }
 
-/* On resume: drops the log lines of steps after the checkpoint (a run killed
- * between two checkpoints logged steps that will run again). */
-static int truncate_log(const char *path, long step, fb_status *st) {
-  char *text = fb_read_file(path, FB_FILE_ANY_SIZE, NULL, st);
-  if (!text) return 0; /* no log yet: nothing to keep */
-  size_t keep = 0;
-  for (char *line = text; *line;) {
-    char *end = strchr(line, '\n');
-    long n = -1;
-    if (sscanf(line, "{\"step\": %ld", &n) != 1 || n > step) break;
-    line = end ? end + 1 : line + strlen(line);
-    keep = (size_t)(line - text);
-  }
-  text[keep] = 0;
-  int rc = fb_write_text_atomic(path, text, st);
-  free(text);
-  return rc;
-}
-
 static int open_log(srch *s, fb_status *st) {
   char path[1200];
   snprintf(path, sizeof path, "%s/search.jsonl", s->c->out_dir);
-  if (s->c->resume && truncate_log(path, s->e.step, st)) return -1;
+  if (s->c->resume && fb_jsonl_truncate(path, "step", s->e.step, st)) return -1;
   if (!(s->log = fopen(path, s->c->resume ? "a" : "w")))
     return fb_fail(st, "%s: cannot open for writing", path);
   return 0;

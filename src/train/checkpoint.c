@@ -1,14 +1,116 @@
 #include "train/checkpoint.h"
 
+#include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #include <sys/stat.h>
 
 #include "core/status.h"
 #include "io/safetensors.h"
 
 static const char *const kinds[] = {"param", "m1", "m2", "ema"};
+
+/* ---- integrity: CRC-32 of every tensor and of the metadata --------------- */
+
+static uint32_t crc_bytes(uint32_t crc, const void *p, size_t n) {
+  const unsigned char *b = p;
+  while (n > 0) { /* zlib takes uInt lengths */
+    const uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+    crc = (uint32_t)crc32(crc, b, chunk);
+    b += chunk, n -= chunk;
+  }
+  return crc;
+}
+
+static size_t entry_numel(const fb_st_entry *e) {
+  size_t n = 1;
+  for (int k = 0; k < e->rank; k++) n *= (size_t)e->dims[k];
+  return n;
+}
+
+/* CRC of the metadata pairs other than "checksums", in key order. */
+static int cmp_key(const void *a, const void *b) {
+  return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
+}
+static uint32_t meta_crc(const char *const *kv, int n_pairs) {
+  const char *const **order = fb_xmalloc(((size_t)n_pairs + 1) * sizeof *order);
+  int m = 0;
+  for (int i = 0; i < n_pairs; i++)
+    if (strcmp(kv[2 * i], "checksums") != 0) order[m++] = &kv[2 * i];
+  qsort(order, (size_t)m, sizeof *order, cmp_key);
+  uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+  for (int i = 0; i < m; i++) {
+    crc = crc_bytes(crc, order[i][0], strlen(order[i][0]) + 1);
+    crc = crc_bytes(crc, order[i][1], strlen(order[i][1]) + 1);
+  }
+  free(order);
+  return crc;
+}
+
+/* {"meta": "xxxxxxxx", "tensors": {"name": "xxxxxxxx", ...}} */
+static char *checksums_json(const fb_st_entry *e, int n, const char *const *meta) {
+  int pairs = 0;
+  while (meta[2 * pairs]) pairs++;
+  cJSON *o = cJSON_CreateObject(), *t = cJSON_CreateObject();
+  char hex[16];
+  snprintf(hex, sizeof hex, "%08x", meta_crc(meta, pairs));
+  cJSON_AddStringToObject(o, "meta", hex);
+  for (int i = 0; i < n; i++) {
+    const uint32_t c = crc_bytes((uint32_t)crc32(0L, Z_NULL, 0), e[i].data, entry_numel(&e[i]) * sizeof(float));
+    snprintf(hex, sizeof hex, "%08x", c);
+    cJSON_AddStringToObject(t, e[i].name, hex);
+  }
+  cJSON_AddItemToObject(o, "tensors", t);
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  return text;
+}
+
+/* Checks f against its "checksums" metadata (files without it, written by an
+ * older fbnet, pass). */
+static int verify_checksums(const fb_st_file *f, const char *path, fb_status *st) {
+  const char *js = fb_st_meta(f, "checksums");
+  if (!js) return 0;
+  cJSON *o = cJSON_Parse(js);
+  const cJSON *mc = cJSON_GetObjectItemCaseSensitive(o, "meta");
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "tensors");
+  int rc = 0;
+  char hex[16];
+  if (!cJSON_IsString(mc) || !cJSON_IsObject(t)) {
+    rc = fb_fail(st, "%s: damaged (metadata 'checksums' unreadable)", path);
+  } else {
+    snprintf(hex, sizeof hex, "%08x", meta_crc((const char *const *)f->meta, f->n_meta));
+    if (strcmp(hex, mc->valuestring) != 0)
+      rc = fb_fail(st, "%s: damaged: the metadata's checksum does not match", path);
+  }
+  for (int i = 0; rc == 0 && i < f->n; i++) {
+    const cJSON *want = cJSON_GetObjectItemCaseSensitive(t, f->t[i].name);
+    const uint32_t c = crc_bytes((uint32_t)crc32(0L, Z_NULL, 0), f->t[i].data, f->t[i].numel * sizeof(float));
+    snprintf(hex, sizeof hex, "%08x", c);
+    if (!cJSON_IsString(want) || strcmp(hex, want->valuestring) != 0)
+      rc = fb_fail(st, "%s: damaged: tensor '%s' does not match its checksum", path, f->t[i].name);
+  }
+  if (rc == 0 && cJSON_GetArraySize(t) != f->n)
+    rc = fb_fail(st, "%s: damaged: %d tensors, the checksums list %d", path, f->n,
+                 cJSON_GetArraySize(t));
+  cJSON_Delete(o);
+  return rc;
+}
+
+/* PATH.safetensors -> PATH.prev.safetensors: the checkpoint before the last. */
+static char *prev_path(const char *path) {
+  const size_t n = strlen(path);
+  const char *ext = n > 12 && strcmp(path + n - 12, ".safetensors") == 0 ? path + n - 12 : path + n;
+  const size_t stem = (size_t)(ext - path);
+  char *p = fb_xmalloc(n + 8);
+  memcpy(p, path, stem);
+  strcpy(p + stem, ".prev");
+  strcat(p, ext);
+  return p;
+}
 
 static const float *kind_base(const fb_params *p, const fb_ema *ema, int k) {
   switch (k) {
@@ -46,10 +148,24 @@ int fb_checkpoint_write(const char *path, const fb_net *net, const fb_ema *ema, 
   char epoch_s[32], step_s[32];
   snprintf(epoch_s, sizeof epoch_s, "%d", epoch);
   snprintf(step_s, sizeof step_s, "%ld", step);
-  const char *meta[24] = {"format", "fbnet-checkpoint-1", "epoch", epoch_s, "step", step_s,
+  const char *meta[26] = {"format", "fbnet-checkpoint-1", "epoch", epoch_s, "step", step_s,
                           "ema", ema ? "1" : "0", NULL};
-  for (int k = 0; extra_meta && extra_meta[k] && k + 9 < 24; k++) meta[8 + k] = extra_meta[k];
-  int rc = fb_safetensors_write(path, e, m, meta, st);
+  int k = 8;
+  for (int i = 0; extra_meta && extra_meta[i] && extra_meta[i + 1] && k + 4 < 26; i += 2)
+    meta[k++] = extra_meta[i], meta[k++] = extra_meta[i + 1];
+  char *sums = checksums_json(e, m, meta);
+  meta[k++] = "checksums";
+  meta[k++] = sums;
+  meta[k] = NULL;
+  /* keep the previous checkpoint: a damaged newest one falls back to it */
+  char *prev = prev_path(path);
+  int rc = 0;
+  if (rename(path, prev) != 0 && errno != ENOENT)
+    rc = fb_fail(st, "%s: cannot keep the previous checkpoint as %s (%s)", path, prev,
+                 strerror(errno));
+  if (rc == 0) rc = fb_safetensors_write(path, e, m, meta, st);
+  free(prev);
+  free(sums);
   for (int i = 0; i < m; i++) free(names[i]);
   free(names);
   free(e);
@@ -85,10 +201,14 @@ int fb_checkpoint_load(const char *out_dir, fb_net *net, fb_ema *ema, int *epoch
   return fb_checkpoint_read(path, net, ema, epoch, step, NULL, NULL, st);
 }
 
-int fb_checkpoint_read(const char *path, fb_net *net, fb_ema *ema, int *epoch, long *step,
-                       const char *extra_key, char **extra_value, fb_status *st) {
+static int read_one(const char *path, fb_net *net, fb_ema *ema, int *epoch, long *step,
+                    const char *extra_key, char **extra_value, fb_status *st) {
   fb_st_file f;
   if (fb_safetensors_read(path, &f, st)) return -1;
+  if (verify_checksums(&f, path, st)) {
+    fb_st_file_free(&f);
+    return -1;
+  }
   int rc = -1;
   const char *fmt = fb_st_meta(&f, "format");
   const char *ep = fb_st_meta(&f, "epoch"), *sp = fb_st_meta(&f, "step");
@@ -123,6 +243,26 @@ int fb_checkpoint_read(const char *path, fb_net *net, fb_ema *ema, int *epoch, l
   rc = 0;
 done:
   fb_st_file_free(&f);
+  return rc;
+}
+
+int fb_checkpoint_read(const char *path, fb_net *net, fb_ema *ema, int *epoch, long *step,
+                       const char *extra_key, char **extra_value, fb_status *st) {
+  char *prev = prev_path(path);
+  struct stat sb;
+  const int have = stat(path, &sb) == 0, have_prev = stat(prev, &sb) == 0;
+  int rc;
+  if (!have && !have_prev) {
+    rc = fb_fail(st, "%s: no checkpoint to resume from (run without --resume to start)", path);
+  } else if (have && (rc = read_one(path, net, ema, epoch, step, extra_key, extra_value, st)) == 0) {
+    rc = 0;
+  } else if (have_prev) {
+    /* the newest is damaged or missing (killed between the two renames): the previous one */
+    fprintf(stderr, "warning: %s; resuming from the previous checkpoint %s\n",
+            have ? st->msg : "the newest checkpoint is missing", prev);
+    rc = read_one(prev, net, ema, epoch, step, extra_key, extra_value, st);
+  }
+  free(prev);
   return rc;
 }
 

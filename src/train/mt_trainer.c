@@ -134,11 +134,13 @@ typedef struct mt_state {
   FILE *log;
   long step0;              /* step at the start of this invocation */
   double train_sec, eval_sec; /* time in training steps so far, in the last evaluation */
+  int lock;                /* the run directory's lock (fb_dir_lock) */
 } mt_state;
 
 static int mt_setup(mt_state *s, const fb_mt_cfg *c, fb_status *st) {
   memset(s, 0, sizeof *s);
   s->cfg = c;
+  s->lock = -1;
   if (c->epochs < 1 || c->batch < 1) return fb_fail(st, "epochs and batch must be >= 1");
   if (fb_optim_check(&c->optim, st)) return -1;
   if (fb_mt_load_split(c->task, c->data_dir, "train", c->train_limit, &s->train, st) ||
@@ -167,12 +169,14 @@ static int mt_setup(mt_state *s, const fb_mt_cfg *c, fb_status *st) {
   s->sched.final_frac = c->final_lr_frac;
   if (fb_schedule_check(&s->sched, st)) return -1;
   if (c->ema_decay > 0) fb_ema_init(&s->ema, &s->net->g.params, c->ema_decay);
-  if (fb_mkdir_p(c->out_dir, st)) return -1;
+  if (fb_mkdir_p(c->out_dir, st) || (s->lock = fb_dir_lock(c->out_dir, st)) < 0) return -1;
   if (c->resume && fb_checkpoint_load(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL,
                                       &s->epoch, &s->step, st))
     return -1;
   char path[1200];
   snprintf(path, sizeof path, "%s/log.jsonl", c->out_dir);
+  /* a kill between an epoch's log line and its checkpoint: that epoch runs again */
+  if (c->resume && fb_jsonl_truncate(path, "epoch", s->epoch, st)) return -1;
   if (!(s->log = fopen(path, c->resume ? "a" : "w")))
     return fb_fail(st, "%s: cannot open for writing", path);
   return 0;
@@ -180,6 +184,7 @@ static int mt_setup(mt_state *s, const fb_mt_cfg *c, fb_status *st) {
 
 static void mt_teardown(mt_state *s) {
   if (s->log) fclose(s->log);
+  fb_dir_unlock(s->lock);
   fb_loader_free(s->loader);
   if (s->cfg && s->cfg->ema_decay > 0) fb_ema_free(&s->ema);
   fb_net_free(s->net);
@@ -261,6 +266,12 @@ int fb_mt_train(const fb_mt_cfg *c, fb_mt_metrics *final, fb_status *st) {
             cnt.params_all / 1e6, s.train.n, s.val.n, c->batch, s.steps_per_epoch);
   }
   s.step0 = s.step;
+  if (rc == 0 && s.epoch >= c->epochs) { /* --resume of a finished run: report its result */
+    if (!c->quiet)
+      fprintf(stderr, "the run in %s already finished its %d epochs: evaluating its weights\n",
+              c->out_dir, c->epochs);
+    rc = mt_eval(&s, final, st);
+  }
   while (rc == 0 && s.epoch < c->epochs) {
     double te = fb_now_sec();
     double loss = mt_epoch(&s, st);

@@ -95,6 +95,7 @@ typedef struct train_state {
   long step; /* updates done so far */
   int epoch; /* epochs done so far */
   FILE *log;
+  int lock;  /* the run directory's lock (fb_dir_lock) */
 } train_state;
 
 static int open_data(train_state *s, fb_status *st) {
@@ -192,6 +193,7 @@ static char *fmnist_labels_json(void) {
 static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
   memset(s, 0, sizeof *s);
   s->cfg = c;
+  s->lock = -1;
   if (c->epochs < 1 || c->batch < 1) return fb_fail(st, "epochs and batch must be >= 1");
   if (fb_optim_check(&c->optim, st) || fb_aug_check(&c->aug, st)) return -1;
   if (c->aug.size != c->build.input_size)
@@ -213,13 +215,15 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
   s->sched.final_frac = c->final_lr_frac;
   if (fb_schedule_check(&s->sched, st)) return -1;
   if (c->ema_decay > 0) fb_ema_init(&s->ema, &s->net->g.params, c->ema_decay);
-  if (fb_mkdir_p(c->out_dir, st)) return -1;
+  if (fb_mkdir_p(c->out_dir, st) || (s->lock = fb_dir_lock(c->out_dir, st)) < 0) return -1;
   if (c->resume &&
       fb_checkpoint_load(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL, &s->epoch,
                          &s->step, st))
     return -1;
   char path[1024];
   snprintf(path, sizeof path, "%s/log.jsonl", c->out_dir);
+  /* a kill between an epoch's log line and its checkpoint: that epoch runs again */
+  if (c->resume && fb_jsonl_truncate(path, "epoch", s->epoch, st)) return -1;
   s->log = fopen(path, c->resume ? "a" : "w");
   if (!s->log) return fb_fail(st, "%s: cannot open for writing", path);
   return 0;
@@ -227,6 +231,7 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
 
 static void teardown(train_state *s) {
   if (s->log) fclose(s->log);
+  fb_dir_unlock(s->lock);
   if (s->cfg && s->cfg->ema_decay > 0) fb_ema_free(&s->ema);
   fb_net_free(s->net);
   fb_dataset_u8_free(&s->train);
@@ -249,6 +254,12 @@ int fb_train_run(const fb_train_cfg *c, fb_train_result *res, fb_status *st) {
   }
   double t0 = fb_now_sec();
   long steps0 = s.step;
+  if (rc == 0 && s.epoch >= c->epochs) { /* --resume of a finished run: report its result */
+    if (!c->quiet)
+      fprintf(stderr, "the run in %s already finished its %d epochs: evaluating its weights\n",
+              c->out_dir, c->epochs);
+    rc = evaluate(&s, res, st);
+  }
   while (rc == 0 && s.epoch < c->epochs) {
     double te = fb_now_sec();
     double loss = train_epoch(&s, t0, steps0, st);

@@ -61,6 +61,16 @@ check "[ $rc -eq 0 ] && cmp -s $tmp/r1/supernet.safetensors $tmp/r2/supernet.saf
 check "py 'import json,sys; a=[json.loads(l) for l in open(sys.argv[1])]; b=[json.loads(l) for l in open(sys.argv[2])]; [x.pop(\"sec\") for x in a+b]; assert a==b' $tmp/r1/search.jsonl $tmp/r2/search.jsonl" \
   "resumed log equals the straight run's"
 
+# a run directory is locked by the process that writes it
+"$FBNET" search "${S[@]}" --steps 100000 --out "$tmp/lk" > /dev/null 2>&1 &
+holder=$!
+for i in $(seq 100); do [ -s "$tmp/lk/.lock" ] && break; sleep 0.1; done
+"$FBNET" search "${S[@]}" --out "$tmp/lk" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q \"in use by process $holder\" $tmp/err" "a second run on the same --out fails at once, naming the holder (rc $rc): $(cat $tmp/err)"
+"$FBNET" train --task seg "${T[@]}" --data "$tmp/sc/seg" --out "$tmp/lk" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q 'in use by process' $tmp/err" "fbnet train on a locked directory fails too (rc $rc)"
+kill $holder 2> /dev/null; wait $holder 2> /dev/null
+
 # one task alone
 "$FBNET" search "${S[@]}" --tasks det --out "$tmp/r3" > /dev/null 2> "$tmp/err"; rc=$?
 check "[ $rc -eq 0 ] && [ -s $tmp/r3/det.json ] && [ ! -e $tmp/r3/cls.json ]" "search --tasks det alone $(tail -n 1 $tmp/err)"

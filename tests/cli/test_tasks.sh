@@ -75,6 +75,12 @@ check "[ $rc -eq 1 ] && grep -q 'no det head' $tmp/err" "det predict with cls we
   --data "$tmp/sc/cls" --out "$tmp/tiny" > /dev/null 2> "$tmp/err"; rc=$?
 check "[ $rc -eq 0 ] && grep -q 'warning: only 4 training steps' $tmp/err" "tiny training run warns (rc $rc)"
 
+# --resume of a finished run reports its result; --resume without a checkpoint says what to do
+out=$("$FBNET" train --task det "${COMMON[@]}" --data "$tmp/sc/det" --out "$tmp/runs/det" --resume 2> "$tmp/err"); rc=$?
+check "[ $rc -eq 0 ] && echo '$out' | grep -q '\"task\": \"det\"' && echo '$out' | grep -q '\"AP\"'" "resume of a finished run prints its metrics (rc $rc): $(echo "$out" | head -c 80)"
+"$FBNET" train --task det "${COMMON[@]}" --data "$tmp/sc/det" --out "$tmp/fresh" --resume > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q 'run without --resume' $tmp/err" "resume without a checkpoint says to run without --resume (rc $rc)"
+
 # bad input
 "$FBNET" train --task det "${COMMON[@]}" --data "$tmp/nowhere" --out "$tmp/x" > /dev/null 2> "$tmp/err"; rc=$?
 check "[ $rc -eq 1 ] && grep -q 'nowhere' $tmp/err" "det: missing data dir named (rc $rc)"

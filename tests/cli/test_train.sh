@@ -53,6 +53,32 @@ check "[ $rc -eq 0 ] && [ \"$etop1\" = \"$top1\" ]" "eval reproduces training to
 TINY=("${SMALL[@]}" --train-limit 256 --test-limit 64 --ema 0.9)
 "$FBNET" train "${TINY[@]}" --epochs 2 --out "$tmp/r2" > /dev/null 2>&1
 "$FBNET" train "${TINY[@]}" --epochs 1 --out "$tmp/r3" > /dev/null 2>&1
+# as if killed after epoch 2's log line, before its checkpoint (and mid-way through a line)
+sed -n 2p "$tmp/r2/log.jsonl" >> "$tmp/r3/log.jsonl"; printf '{"epoch": 3, "st' >> "$tmp/r3/log.jsonl"
 "$FBNET" train "${TINY[@]}" --epochs 2 --out "$tmp/r3" --resume > /dev/null 2>&1; rc=$?
 check "[ $rc -eq 0 ] && cmp -s $tmp/r2/weights.safetensors $tmp/r3/weights.safetensors" "1 epoch + resume == 2 epochs (rc $rc)"
+check "[ \"\$(grep -o '^{\"epoch\": [0-9]*' $tmp/r3/log.jsonl | tr '\\n' ' ')\" = '{\"epoch\": 1 {\"epoch\": 2 ' ]" \
+  "resume drops log lines past the checkpoint: one line per epoch ($(grep -c epoch $tmp/r3/log.jsonl) lines)"
+# --- damaged checkpoints: checksums catch them, the previous one is used --------
+"$FBNET" train "${TINY[@]}" --epochs 3 --out "$tmp/r4" > /dev/null 2>&1
+for how in flip zero4k; do
+  d="$tmp/dmg_$how"
+  "$FBNET" train "${TINY[@]}" --epochs 2 --out "$d" > /dev/null 2>&1
+  check "[ -s $d/checkpoint.prev.safetensors ]" "$how: the previous checkpoint is kept"
+  size=$(stat -c %s "$d/checkpoint.safetensors")
+  if [ $how = flip ]; then # one flipped byte in the tensor data
+    /usr/bin/python3 -c 'import sys; p, at = sys.argv[1], int(sys.argv[2]); f = open(p, "r+b"); f.seek(at); b = f.read(1); f.seek(at); f.write(bytes([b[0] ^ 0x10]))' "$d/checkpoint.safetensors" $((size - 5000))
+  else # a zeroed 4 KiB block
+    dd if=/dev/zero of="$d/checkpoint.safetensors" bs=4096 seek=$((size / 4096 - 2)) count=1 conv=notrunc 2> /dev/null
+  fi
+  "$FBNET" train "${TINY[@]}" --epochs 3 --out "$d" --resume > /dev/null 2> "$tmp/err"; rc=$?
+  check "[ $rc -eq 0 ] && grep -q 'damaged' $tmp/err && grep -q 'previous checkpoint' $tmp/err && cmp -s $tmp/r4/weights.safetensors $d/weights.safetensors" \
+    "$how: reported by name, resumed from the previous checkpoint, same weights as a straight run (rc $rc): $(grep -m1 warning $tmp/err)"
+done
+d="$tmp/dmg_flip"; size=$(stat -c %s "$d/checkpoint.safetensors")
+for f in checkpoint checkpoint.prev; do
+  dd if=/dev/zero of="$d/$f.safetensors" bs=4096 seek=$((size / 4096 - 2)) count=1 conv=notrunc 2> /dev/null
+done
+"$FBNET" train "${TINY[@]}" --epochs 4 --out "$d" --resume > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q 'checkpoint.prev.safetensors: damaged' $tmp/err" "both damaged: an error naming the file (rc $rc)"
 exit $fail
