@@ -235,13 +235,39 @@ static char *state_json(const fb_searcher *e) {
   return text;
 }
 
+/* The options the search's result depends on (compared on --resume; --stop-after,
+ * --ckpt-every, --threads, --quiet and --thresh may change). */
+static char *search_config(const srch *s) {
+  const fb_search_cfg *c = s->c;
+  cJSON *o = cJSON_CreateObject();
+  fb_config_put_net(o, s->net);
+  fb_config_put_optim(o, &c->optim);
+  fb_config_put(o, "--data", "%s", c->data_dir);
+  fb_config_put(o, "--train-limit", "%d", c->train_limit);
+  fb_config_put(o, "--tasks", "%u", c->tasks);
+  fb_config_put(o, "--steps", "%ld", c->steps);
+  fb_config_put(o, "--batch", "%d", c->batch);
+  fb_config_put(o, "--seed", "%llu", (unsigned long long)c->seed);
+  fb_config_put(o, "--warmup", "%g", c->warmup_frac);
+  fb_config_put(o, "--theta-lr", "%g", c->theta_lr);
+  fb_config_put(o, "--init-prob", "%g", c->init_prob);
+  fb_config_put(o, "--rho-clip", "%g", c->rho_clip);
+  fb_config_put(o, "estimator", "adv-norm %d replay %d elite %g", c->adv_norm, c->replay, c->elite);
+  fb_config_put(o, "--gamma", "%g,%g,%g", c->gamma[0], c->gamma[1], c->gamma[2]);
+  fb_config_put(o, "--flops-target", "%g,%g,%g lambda %g", c->flops_target[0],
+                c->flops_target[1], c->flops_target[2], c->flops_lambda);
+  fb_config_put(o, "--deploy-input/--deploy-width", "%d %g", c->deploy_input, c->deploy_width);
+  return fb_config_finish(o);
+}
+
 static int save_checkpoint(const srch *s, fb_status *st) {
   char path[1200];
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", s->c->out_dir);
-  char *state = state_json(&s->e);
-  const char *meta[] = {"search", state, "supernet", s->c->supernet_path, NULL};
+  char *state = state_json(&s->e), *config = search_config(s);
+  const char *meta[] = {"search", state, "supernet", s->c->supernet_path, "config", config, NULL};
   int rc = fb_checkpoint_write(path, s->net, NULL, 0, s->e.step, meta, st);
   free(state);
+  free(config);
   return rc;
 }
 
@@ -282,9 +308,11 @@ static int resume(srch *s, fb_status *st) {
   char path[1200];
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", s->c->out_dir);
   int epoch;
-  char *state = NULL;
-  if (fb_checkpoint_read(path, s->net, NULL, &epoch, &s->e.step, "search", &state, st))
-    return -1;
+  char *state = NULL, *config = search_config(s);
+  const int bad = fb_checkpoint_read(path, s->net, NULL, &epoch, &s->e.step, "search", &state,
+                                     config, st);
+  free(config);
+  if (bad) return -1;
   int rc = restore_state(&s->e, state, path, st);
   free(state);
   if (rc == 0 && s->e.step > s->c->steps)

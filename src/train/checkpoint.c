@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "core/status.h"
 #include "io/safetensors.h"
+#include "train/optim.h"
 
 static const char *const kinds[] = {"param", "m1", "m2", "ema"};
 
@@ -188,24 +190,85 @@ static int restore_kind(const fb_st_file *f, const char *path, fb_params *p, flo
 }
 
 int fb_checkpoint_save(const char *out_dir, const fb_net *net, const fb_ema *ema, int epoch,
-                       long step, fb_status *st) {
+                       long step, const char *config, fb_status *st) {
   char path[1024];
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", out_dir);
-  return fb_checkpoint_write(path, net, ema, epoch, step, NULL, st);
+  const char *meta[] = {config ? "config" : NULL, config, NULL};
+  return fb_checkpoint_write(path, net, ema, epoch, step, meta, st);
 }
 
 int fb_checkpoint_load(const char *out_dir, fb_net *net, fb_ema *ema, int *epoch, long *step,
-                       fb_status *st) {
+                       const char *config, fb_status *st) {
   char path[1024];
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", out_dir);
-  return fb_checkpoint_read(path, net, ema, epoch, step, NULL, NULL, st);
+  return fb_checkpoint_read(path, net, ema, epoch, step, NULL, NULL, config, st);
+}
+
+void fb_config_put(cJSON *o, const char *option, const char *fmt, ...) {
+  char v[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(v, sizeof v, fmt, ap);
+  va_end(ap);
+  cJSON_AddStringToObject(o, option, v);
+}
+
+void fb_config_put_net(cJSON *o, const fb_net *net) {
+  const fb_build_opts *b = &net->opts;
+  const char *text = net->arch_text ? net->arch_text : net->name;
+  fb_config_put(o, "--arch", "%s (crc %08x)", net->name,
+                crc_bytes((uint32_t)crc32(0L, Z_NULL, 0), text, strlen(text)));
+  fb_config_put(o, "--input", "%d", b->input_size);
+  fb_config_put(o, "--width", "%g", b->width);
+  fb_config_put(o, "--padding", "%s", b->standard_padding ? "standard" : "explicit");
+  fb_config_put(o, "heads", "det %d/%d seg %d, %d classes", b->det_width, b->det_depth,
+                b->seg_width, b->num_classes);
+}
+
+void fb_config_put_optim(cJSON *o, const fb_optim_cfg *c) {
+  fb_config_put(o, "--optimizer", "%s", c->kind == FB_OPT_SGD ? "sgd" : "adamw");
+  fb_config_put(o, "--lr", "%g", (double)c->lr);
+  fb_config_put(o, "--wd", "%g", (double)c->weight_decay);
+  if (c->kind == FB_OPT_SGD)
+    fb_config_put(o, "--momentum", "%g%s", (double)c->momentum, c->nesterov ? " nesterov" : "");
+}
+
+char *fb_config_finish(cJSON *o) {
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  return text;
+}
+
+/* The stored config against this command's: every option that differs. */
+static int compare_config(const char *path, const char *stored, const char *now, fb_status *st) {
+  cJSON *a = cJSON_Parse(stored), *b = cJSON_Parse(now);
+  char diff[1536] = "";
+  int n = 0;
+  for (const cJSON *x = b ? b->child : NULL; x; x = x->next) {
+    const cJSON *y = cJSON_GetObjectItemCaseSensitive(a, x->string);
+    const char *was = cJSON_IsString(y) ? y->valuestring : "(not set)";
+    if (cJSON_IsString(x) && strcmp(was, x->valuestring) != 0 && strlen(diff) < sizeof diff - 200) {
+      snprintf(diff + strlen(diff), sizeof diff - strlen(diff), "%s%s %s (the run has %s)",
+               n ? ", " : "", x->string, x->valuestring, was);
+      n++;
+    }
+  }
+  cJSON_Delete(a);
+  cJSON_Delete(b);
+  if (n == 0) return 0;
+  return fb_fail(st, "%s: --resume with other options than the run was started with: %s. Resume "
+                 "with the run's options (only --epochs, --threads and --quiet may change) or "
+                 "start a new run in another --out", path, diff);
 }
 
 static int read_one(const char *path, fb_net *net, fb_ema *ema, int *epoch, long *step,
-                    const char *extra_key, char **extra_value, fb_status *st) {
+                    const char *extra_key, char **extra_value, const char *config,
+                    fb_status *st) {
   fb_st_file f;
   if (fb_safetensors_read(path, &f, st)) return -1;
-  if (verify_checksums(&f, path, st)) {
+  const char *stored = fb_st_meta(&f, "config");
+  if (verify_checksums(&f, path, st) ||
+      (config && stored && compare_config(path, stored, config, st))) {
     fb_st_file_free(&f);
     return -1;
   }
@@ -247,20 +310,24 @@ done:
 }
 
 int fb_checkpoint_read(const char *path, fb_net *net, fb_ema *ema, int *epoch, long *step,
-                       const char *extra_key, char **extra_value, fb_status *st) {
+                       const char *extra_key, char **extra_value, const char *config,
+                       fb_status *st) {
   char *prev = prev_path(path);
   struct stat sb;
   const int have = stat(path, &sb) == 0, have_prev = stat(prev, &sb) == 0;
   int rc;
   if (!have && !have_prev) {
     rc = fb_fail(st, "%s: no checkpoint to resume from (run without --resume to start)", path);
-  } else if (have && (rc = read_one(path, net, ema, epoch, step, extra_key, extra_value, st)) == 0) {
+  } else if (have &&
+             (rc = read_one(path, net, ema, epoch, step, extra_key, extra_value, config, st)) == 0) {
     rc = 0;
+  } else if (have && strstr(st->msg, "other options")) {
+    rc = -1; /* not damage: the command differs */
   } else if (have_prev) {
     /* the newest is damaged or missing (killed between the two renames): the previous one */
     fprintf(stderr, "warning: %s; resuming from the previous checkpoint %s\n",
             have ? st->msg : "the newest checkpoint is missing", prev);
-    rc = read_one(prev, net, ema, epoch, step, extra_key, extra_value, st);
+    rc = read_one(prev, net, ema, epoch, step, extra_key, extra_value, config, st);
   }
   free(prev);
   return rc;
@@ -312,9 +379,9 @@ int fb_weights_load(const char *path, fb_net *net, fb_status *st) {
 }
 
 int fb_run_save(const char *out_dir, fb_net *net, fb_ema *ema, int epoch, long step,
-                fb_status *st) {
+                const char *config, fb_status *st) {
   char path[1200];
-  if (fb_checkpoint_save(out_dir, net, ema, epoch, step, st)) return -1;
+  if (fb_checkpoint_save(out_dir, net, ema, epoch, step, config, st)) return -1;
   snprintf(path, sizeof path, "%s/weights.safetensors", out_dir);
   if (ema) fb_ema_swap(ema, &net->g.params);
   int rc = fb_weights_save(path, net, st);

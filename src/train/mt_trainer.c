@@ -1,5 +1,6 @@
 #include "train/mt_trainer.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,7 +136,28 @@ typedef struct mt_state {
   long step0;              /* step at the start of this invocation */
   double train_sec, eval_sec; /* time in training steps so far, in the last evaluation */
   int lock;                /* the run directory's lock (fb_dir_lock) */
+  char *config;            /* the run's options (checkpoint "config") */
 } mt_state;
+
+/* The options the result depends on (compared on --resume). */
+static char *mt_config(const mt_state *s) {
+  const fb_mt_cfg *c = s->cfg;
+  cJSON *o = cJSON_CreateObject();
+  fb_config_put_net(o, s->net);
+  fb_config_put_optim(o, &c->optim);
+  fb_config_put(o, "--task", "%s", fb_task_name(c->task));
+  fb_config_put(o, "--data", "%s", c->data_dir);
+  fb_config_put(o, "--batch", "%d", c->batch);
+  fb_config_put(o, "--seed", "%llu", (unsigned long long)c->seed);
+  fb_config_put(o, "--warmup", "%g", c->warmup_epochs);
+  fb_config_put(o, "--final-lr", "%g", (double)c->final_lr_frac);
+  fb_config_put(o, "--label-smoothing", "%g", (double)c->label_smoothing);
+  fb_config_put(o, "--scale-min/--scale-max", "%g %g", (double)c->scale_min, (double)c->scale_max);
+  fb_config_put(o, "--no-flip", "%d", !c->hflip);
+  fb_config_put(o, "--ema", "%g", (double)c->ema_decay);
+  fb_config_put(o, "--train-limit/--val-limit", "%d %d", c->train_limit, c->val_limit);
+  return fb_config_finish(o);
+}
 
 static int mt_setup(mt_state *s, const fb_mt_cfg *c, fb_status *st) {
   memset(s, 0, sizeof *s);
@@ -170,8 +192,9 @@ static int mt_setup(mt_state *s, const fb_mt_cfg *c, fb_status *st) {
   if (fb_schedule_check(&s->sched, st)) return -1;
   if (c->ema_decay > 0) fb_ema_init(&s->ema, &s->net->g.params, c->ema_decay);
   if (fb_mkdir_p(c->out_dir, st) || (s->lock = fb_dir_lock(c->out_dir, st)) < 0) return -1;
+  s->config = mt_config(s);
   if (c->resume && fb_checkpoint_load(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL,
-                                      &s->epoch, &s->step, st))
+                                      &s->epoch, &s->step, s->config, st))
     return -1;
   char path[1200];
   snprintf(path, sizeof path, "%s/log.jsonl", c->out_dir);
@@ -184,6 +207,7 @@ static int mt_setup(mt_state *s, const fb_mt_cfg *c, fb_status *st) {
 
 static void mt_teardown(mt_state *s) {
   if (s->log) fclose(s->log);
+  free(s->config);
   fb_dir_unlock(s->lock);
   fb_loader_free(s->loader);
   if (s->cfg && s->cfg->ema_decay > 0) fb_ema_free(&s->ema);
@@ -289,7 +313,8 @@ int fb_mt_train(const fb_mt_cfg *c, fb_mt_metrics *final, fb_status *st) {
       fprintf(stderr, "epoch %d/%d done in %.0fs: train loss %.4f  val %s %.4f\n", s.epoch,
               c->epochs, fb_now_sec() - te, loss, fb_mt_headline_name(c->task),
               fb_mt_headline(final));
-    rc = fb_run_save(c->out_dir, s.net, c->ema_decay > 0 ? &s.ema : NULL, s.epoch, s.step, st);
+    rc = fb_run_save(c->out_dir, s.net, c->ema_decay > 0 ? &s.ema : NULL, s.epoch, s.step,
+                     s.config, st);
   }
   if (rc == 0 && !c->quiet && s.step < FB_FEW_STEPS)
     fprintf(stderr, "warning: only %ld training steps: too few for a network to learn much "

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -96,6 +97,7 @@ typedef struct train_state {
   int epoch; /* epochs done so far */
   FILE *log;
   int lock;  /* the run directory's lock (fb_dir_lock) */
+  char *config; /* the run's options (checkpoint "config") */
 } train_state;
 
 static int open_data(train_state *s, fb_status *st) {
@@ -182,6 +184,25 @@ static int evaluate(train_state *s, fb_train_result *res, fb_status *st) {
   return 0;
 }
 
+/* The options the result depends on (compared on --resume). */
+static char *train_config(const train_state *s) {
+  const fb_train_cfg *c = s->cfg;
+  cJSON *o = cJSON_CreateObject();
+  fb_config_put_net(o, s->net);
+  fb_config_put_optim(o, &c->optim);
+  fb_config_put(o, "--data", "%s", c->data_dir);
+  fb_config_put(o, "--batch", "%d", c->batch);
+  fb_config_put(o, "--seed", "%llu", (unsigned long long)c->seed);
+  fb_config_put(o, "--warmup", "%g", c->warmup_epochs);
+  fb_config_put(o, "--final-lr", "%g", (double)c->final_lr_frac);
+  fb_config_put(o, "--label-smoothing", "%g", (double)c->label_smoothing);
+  fb_config_put(o, "augmentation", "content %d crop %d flip %d", c->aug.content, c->aug.crop_pad,
+                c->aug.hflip);
+  fb_config_put(o, "--ema", "%g", (double)c->ema_decay);
+  fb_config_put(o, "--train-limit/--test-limit", "%d %d", c->train_limit, c->test_limit);
+  return fb_config_finish(o);
+}
+
 /* The class names saved with the weights (src/data/labels.h). */
 static char *fmnist_labels_json(void) {
   char *names[FB_FMNIST_CLASSES];
@@ -216,9 +237,10 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
   if (fb_schedule_check(&s->sched, st)) return -1;
   if (c->ema_decay > 0) fb_ema_init(&s->ema, &s->net->g.params, c->ema_decay);
   if (fb_mkdir_p(c->out_dir, st) || (s->lock = fb_dir_lock(c->out_dir, st)) < 0) return -1;
+  s->config = train_config(s);
   if (c->resume &&
       fb_checkpoint_load(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL, &s->epoch,
-                         &s->step, st))
+                         &s->step, s->config, st))
     return -1;
   char path[1024];
   snprintf(path, sizeof path, "%s/log.jsonl", c->out_dir);
@@ -231,6 +253,7 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
 
 static void teardown(train_state *s) {
   if (s->log) fclose(s->log);
+  free(s->config);
   fb_dir_unlock(s->lock);
   if (s->cfg && s->cfg->ema_decay > 0) fb_ema_free(&s->ema);
   fb_net_free(s->net);
@@ -279,7 +302,8 @@ int fb_train_run(const fb_train_cfg *c, fb_train_result *res, fb_status *st) {
       fprintf(stderr, "epoch %d/%d done in %.0fs: train loss %.4f  test top-1 %.2f%%%s  top-5 %.2f%%\n",
               s.epoch, c->epochs, secs, loss, 100 * res->top1, c->ema_decay > 0 ? " (EMA)" : "",
               100 * res->top5);
-    rc = fb_run_save(c->out_dir, s.net, c->ema_decay > 0 ? &s.ema : NULL, s.epoch, s.step, st);
+    rc = fb_run_save(c->out_dir, s.net, c->ema_decay > 0 ? &s.ema : NULL, s.epoch, s.step,
+                     s.config, st);
   }
   res->seconds = fb_now_sec() - t0;
   if (res->seconds > 0)

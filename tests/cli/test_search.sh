@@ -61,6 +61,9 @@ check "[ $rc -eq 0 ] && cmp -s $tmp/r1/supernet.safetensors $tmp/r2/supernet.saf
 check "py 'import json,sys; a=[json.loads(l) for l in open(sys.argv[1])]; b=[json.loads(l) for l in open(sys.argv[2])]; [x.pop(\"sec\") for x in a+b]; assert a==b' $tmp/r1/search.jsonl $tmp/r2/search.jsonl" \
   "resumed log equals the straight run's"
 
+"$FBNET" search "${S[@]}" --out "$tmp/r2" --resume --batch 4 --theta-lr 0.1 > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q -- '--batch 4' $tmp/err && grep -q -- '--theta-lr 0.1' $tmp/err" "search --resume with other options refused, naming them (rc $rc)"
+
 # a run directory is locked by the process that writes it
 "$FBNET" search "${S[@]}" --steps 100000 --out "$tmp/lk" > /dev/null 2>&1 &
 holder=$!

@@ -59,6 +59,12 @@ sed -n 2p "$tmp/r2/log.jsonl" >> "$tmp/r3/log.jsonl"; printf '{"epoch": 3, "st' 
 check "[ $rc -eq 0 ] && cmp -s $tmp/r2/weights.safetensors $tmp/r3/weights.safetensors" "1 epoch + resume == 2 epochs (rc $rc)"
 check "[ \"\$(grep -o '^{\"epoch\": [0-9]*' $tmp/r3/log.jsonl | tr '\\n' ' ')\" = '{\"epoch\": 1 {\"epoch\": 2 ' ]" \
   "resume drops log lines past the checkpoint: one line per epoch ($(grep -c epoch $tmp/r3/log.jsonl) lines)"
+# --- resume refuses other options (naming them), accepts --epochs and --threads -----
+"$FBNET" train "${TINY[@]}" --epochs 3 --out "$tmp/r3" --resume --lr 0.05 --seed 7 > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q -- '--lr 0.05 (the run has' $tmp/err && grep -q -- '--seed 7' $tmp/err" "resume with other --lr/--seed refused, naming both (rc $rc)"
+"$FBNET" train "${TINY[@]}" --epochs 3 --out "$tmp/r3" --resume --threads 1 > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 0 ]" "resume with more --epochs and other --threads continues (rc $rc) $(tail -n 1 $tmp/err)"
+
 # --- damaged checkpoints: checksums catch them, the previous one is used --------
 "$FBNET" train "${TINY[@]}" --epochs 3 --out "$tmp/r4" > /dev/null 2>&1
 for how in flip zero4k; do
