@@ -9,6 +9,7 @@
 #include "check.h"
 #include "core/params.h"
 #include "train/ema.h"
+#include "train/guard.h"
 #include "train/optim.h"
 #include "train/schedule.h"
 
@@ -217,7 +218,28 @@ static void test_ema(void) {
   fb_params_free(&s);
 }
 
+/* The divergence guard: spikes count after 50 losses, non-finite ones always. */
+static void test_loss_guard(void) {
+  fb_loss_guard g;
+  fb_loss_guard_init(&g, 10);
+  double ratio;
+  CHECK(fb_loss_guard_check(&g, NAN, &ratio) == 1 && isinf(ratio), "NaN is divergence at once");
+  int early = 0;
+  for (int i = 0; i < 50; i++) early |= fb_loss_guard_check(&g, i == 3 ? 40.0 : 1.0, &ratio);
+  CHECK(!early, "no spike verdict in the first 50 losses");
+  CHECK(fb_loss_guard_check(&g, 5.0, &ratio) == 0, "5x the mean is not divergence");
+  const double mean = g.mean;
+  CHECK(fb_loss_guard_check(&g, 30.0, &ratio) == 1 && fabs(ratio - 30.0 / mean) < 1e-12,
+        "30x the mean is divergence (ratio %.2f)", ratio);
+  CHECK(g.mean == mean, "a rejected loss does not move the mean");
+  CHECK(fb_loss_guard_check(&g, INFINITY, &ratio) == 1, "inf is divergence");
+  fb_loss_guard_init(&g, 0);
+  for (int i = 0; i < 60; i++) fb_loss_guard_check(&g, 1.0, &ratio);
+  CHECK(fb_loss_guard_check(&g, 1e6, &ratio) == 0, "factor 0: only non-finite losses count");
+}
+
 int main(void) {
+  test_loss_guard();
   replay("optim_sgd_momentum.json");
   replay("optim_sgd_nesterov.json");
   replay("optim_adamw.json");

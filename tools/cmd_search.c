@@ -54,7 +54,8 @@ int cmd_search(int argc, char **argv) {
   int input = -1, batch = -1, seed = -1, threads = 0, optimizer = -1, det_width = 0,
       seg_width = 0, det_depth = -2, resume = 0, quiet = 0, limit = 0, adv_norm = 0, replay = 0;
   double elite = 0;
-  int deploy_input = 0;
+  int deploy_input = 0, allow_changes = 0;
+  double max_loss_ratio = -1;
   double deploy_width = 0;
   double width = -1, lr = -1, wd = -1, warmup = -1, theta_lr = -1, init_prob = -1, rho_clip = -1,
          lambda = -1, thresh = -1, steps = -1, ckpt = -1, stop_after = -1;
@@ -110,7 +111,14 @@ int cmd_search(int argc, char **argv) {
        "stop after N steps of this invocation (checkpoint written; continue with --resume)"},
       {"--seed", ARG_INT, &seed, 0, 2147483647, NULL, "random seed (default 1)"},
       {"--threads", ARG_INT, &threads, 1, 1024, NULL, "OpenMP threads (default: all cores)"},
-      {"--resume", ARG_FLAG, &resume, 0, 0, NULL, "continue from OUT/checkpoint.safetensors"},
+      {"--resume", ARG_FLAG, &resume, 0, 0, NULL,
+       "continue from OUT/checkpoint.safetensors (with the run's options; --steps, --lr ... may "
+       "not change, --stop-after, --ckpt-every, --threads may)"},
+      {"--allow-changes", ARG_FLAG, &allow_changes, 0, 0, NULL,
+       "with --resume: accept other options, e.g. a lower --lr after a divergence"},
+      {"--max-loss-ratio", ARG_DOUBLE, &max_loss_ratio, 0, 1e9, NULL,
+       "stop as diverged when a task's loss exceeds X times its recent mean (default 10; 0: "
+       "only non-finite losses)"},
       {"--quiet", ARG_FLAG, &quiet, 0, 0, NULL, "no progress output"},
   };
   const arg_spec spec = {
@@ -159,7 +167,8 @@ int cmd_search(int argc, char **argv) {
   c.deploy_width = deploy_width;
   c.train_limit = limit;
   c.threads = threads > 0 ? threads : 1;
-  c.resume = resume;
+  c.resume = resume && allow_changes ? 2 : resume;
+  if (max_loss_ratio >= 0) c.max_loss_ratio = max_loss_ratio;
   c.quiet = quiet;
   if (threads) omp_set_num_threads(threads);
   fb_status st = {{0}};

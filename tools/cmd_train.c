@@ -17,6 +17,8 @@
 typedef struct train_opts {
   int task, padding, optimizer, no_nesterov, no_flip, threads, input, content, crop_pad;
   int epochs, batch, train_limit, test_limit, seed, resume, quiet, det_width, seg_width;
+  int allow_changes;
+  double max_loss_ratio;
   double width, lr, wd, momentum, warmup, ls, ema, final_lr, scale_min, scale_max;
   const char *arch, *data, *out;
 } train_opts;
@@ -26,7 +28,7 @@ static void opts_unset(train_opts *o) {
   o->padding = o->optimizer = o->input = o->content = o->crop_pad = o->epochs = o->batch = -1;
   o->seed = -1;
   o->width = o->lr = o->wd = o->momentum = o->warmup = o->ls = o->ema = o->final_lr = -1;
-  o->scale_min = o->scale_max = -1;
+  o->scale_min = o->scale_max = o->max_loss_ratio = -1;
   o->data = "fashion-mnist";
 }
 
@@ -81,6 +83,8 @@ static int run_fmnist(const train_opts *o) {
   c.test_limit = o->test_limit;
   c.resume = o->resume;
   c.quiet = o->quiet;
+  if (o->resume && o->allow_changes) c.resume = 2;
+  if (o->max_loss_ratio >= 0) c.max_loss_ratio = o->max_loss_ratio;
   fb_status st = {{0}};
   fb_train_result r;
   if (fb_train_run(&c, &r, &st)) {
@@ -120,6 +124,8 @@ static int run_formats(const train_opts *o, int task) {
   c.threads = o->threads > 0 ? o->threads : 1;
   c.resume = o->resume;
   c.quiet = o->quiet;
+  if (o->resume && o->allow_changes) c.resume = 2;
+  if (o->max_loss_ratio >= 0) c.max_loss_ratio = o->max_loss_ratio;
   fb_status st = {{0}};
   fb_mt_metrics m;
   if (fb_mt_train(&c, &m, &st)) {
@@ -177,7 +183,14 @@ int cmd_train(int argc, char **argv) {
       {"--train-limit", ARG_INT, &o.train_limit, 1, 100000000, NULL, "first N training images"},
       {"--test-limit", ARG_INT, &o.test_limit, 1, 100000000, NULL,
        "evaluate on the first N test/val images"},
-      {"--resume", ARG_FLAG, &o.resume, 0, 0, NULL, "continue from OUT/checkpoint.safetensors"},
+      {"--resume", ARG_FLAG, &o.resume, 0, 0, NULL,
+       "continue from OUT/checkpoint.safetensors (with the run's options; only --epochs, "
+       "--threads and --quiet may change)"},
+      {"--allow-changes", ARG_FLAG, &o.allow_changes, 0, 0, NULL,
+       "with --resume: accept other options, e.g. a lower --lr after a divergence"},
+      {"--max-loss-ratio", ARG_DOUBLE, &o.max_loss_ratio, 0, 1e9, NULL,
+       "stop as diverged when a loss exceeds X times its recent mean (default 10; 0: only "
+       "non-finite losses)"},
       {"--quiet", ARG_FLAG, &o.quiet, 0, 0, NULL, "no progress output"},
   };
   const arg_spec spec = {"fbnet train --task cls|det|seg --arch ARCH --data DATA [options]",

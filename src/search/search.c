@@ -22,6 +22,7 @@
 #include "search/archdist.h"
 #include "search/derive.h"
 #include "train/checkpoint.h"
+#include "train/guard.h"
 #include "train/mt_trainer.h"
 #include "train/schedule.h"
 
@@ -57,6 +58,7 @@ fb_search_cfg fb_search_cfg_default(void) {
   c.seed = 1;
   c.threads = 1;
   c.ckpt_every = 250;
+  c.max_loss_ratio = FB_LOSS_GUARD_DEFAULT;
   return c;
 }
 
@@ -188,6 +190,7 @@ int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, fb_net *net, fb_sta
   s->sched.final_frac = c->final_lr_frac;
   if (fb_schedule_check(&s->sched, st)) return -1;
   s->warmup_steps = (long)(c->warmup_frac * c->steps);
+  for (int t = 0; t < s->T; t++) fb_loss_guard_init(&s->guard[t], c->max_loss_ratio);
   if (fb_archdist_init(&s->dist, s->T, s->B, c->init_prob, st)) return -1;
   s->dist.lr = c->theta_lr;
   s->dist.rho_clip = c->rho_clip;
@@ -310,7 +313,7 @@ static int resume(srch *s, fb_status *st) {
   int epoch;
   char *state = NULL, *config = search_config(s);
   const int bad = fb_checkpoint_read(path, s->net, NULL, &epoch, &s->e.step, "search", &state,
-                                     config, st);
+                                     s->c->resume == 2 ? NULL : config, st);
   free(config);
   if (bad) return -1;
   int rc = restore_state(&s->e, state, path, st);
@@ -342,16 +345,20 @@ static int train_weights(fb_searcher *s, fb_search_step_info *o, fb_status *st) 
   fb_params *p = &s->net->g.params;
   o->total = fb_net_forward(s->net, 1);
   task_losses(s, o->loss);
-  for (int t = 0; t < s->T; t++)
-    if (!isfinite(o->loss[t]))
-      return fb_fail(st, "%s loss is %f at step %ld: lower --lr or check the proxy data",
-                     fb_task_name(s->task[t]), o->loss[t], s->step + 1);
+  for (int t = 0; t < s->T; t++) {
+    char where[64];
+    snprintf(where, sizeof where, "step %ld (%s)", s->step + 1, fb_task_name(s->task[t]));
+    if (fb_loss_guard_step(&s->guard[t], o->loss[t], where, s->c->out_dir, st)) return -1;
+  }
   fb_params_zero_grad(p);
   fb_net_backward(s->net);
   /* (distributed search averages the weight gradients across ranks here;
    * each rank samples its own architecture) */
-  if (!fb_params_grad_finite(p))
-    return fb_fail(st, "non-finite gradient at step %ld: lower --lr", s->step + 1);
+  if (!fb_params_grad_finite(p)) {
+    char where[32];
+    snprintf(where, sizeof where, "step %ld", s->step + 1);
+    return fb_diverged("a non-finite gradient", where, s->c->out_dir, st);
+  }
   o->lr = fb_lr_at(&s->sched, s->step);
   fb_optim_step(p, &s->c->optim, o->lr, s->step + 1);
   return 0;

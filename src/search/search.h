@@ -22,6 +22,7 @@
 #include "fbnet.h"
 #include "core/rng.h"
 #include "search/archdist.h"
+#include "train/guard.h"
 #include "train/optim.h"
 #include "train/schedule.h"
 
@@ -58,7 +59,8 @@ typedef struct fb_search_cfg {
   long ckpt_every;        /* steps between checkpoints */
   long stop_after;        /* > 0: stop (with a checkpoint) after this many steps of this
                            * invocation; --resume continues */
-  int resume;
+  int resume;             /* 1: continue OUT's run; 2: also with other options */
+  double max_loss_ratio;  /* divergence: loss > this x its recent mean (0: non-finite only) */
   int quiet;
 } fb_search_cfg;
 
@@ -95,6 +97,7 @@ typedef struct fb_searcher {
   /* benchmarks: when non-NULL, every step uses this architecture instead of
    * sampling one (importance weights and updates run as usual) */
   const uint8_t *forced_mask;
+  fb_loss_guard guard[FB_SEARCH_MAX_TASKS]; /* divergence, per task */
   /* tests: when non-NULL, added to each task's reward (e.g. a planted
    * architecture preference); task is FB_TASK_* */
   double (*reward_hook)(void *ctx, unsigned task, const uint8_t *mask, int n_bits);

@@ -18,6 +18,7 @@
 #include "tasks/cls_metrics.h"
 #include "tasks/seg_metrics.h"
 #include "train/checkpoint.h"
+#include "train/guard.h"
 #include "train/ema.h"
 #include "train/schedule.h"
 
@@ -45,6 +46,7 @@ fb_mt_cfg fb_mt_cfg_default(int task) {
   c.ema_decay = 0.999f;
   c.seed = 1;
   c.threads = 1;
+  c.max_loss_ratio = FB_LOSS_GUARD_DEFAULT;
   return c;
 }
 
@@ -137,6 +139,7 @@ typedef struct mt_state {
   double train_sec, eval_sec; /* time in training steps so far, in the last evaluation */
   int lock;                /* the run directory's lock (fb_dir_lock) */
   char *config;            /* the run's options (checkpoint "config") */
+  fb_loss_guard guard;     /* divergence */
 } mt_state;
 
 /* The options the result depends on (compared on --resume). */
@@ -193,8 +196,9 @@ static int mt_setup(mt_state *s, const fb_mt_cfg *c, fb_status *st) {
   if (c->ema_decay > 0) fb_ema_init(&s->ema, &s->net->g.params, c->ema_decay);
   if (fb_mkdir_p(c->out_dir, st) || (s->lock = fb_dir_lock(c->out_dir, st)) < 0) return -1;
   s->config = mt_config(s);
+  fb_loss_guard_init(&s->guard, c->max_loss_ratio);
   if (c->resume && fb_checkpoint_load(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL,
-                                      &s->epoch, &s->step, s->config, st))
+                                      &s->epoch, &s->step, c->resume == 2 ? NULL : s->config, st))
     return -1;
   char path[1200];
   snprintf(path, sizeof path, "%s/log.jsonl", c->out_dir);
@@ -236,16 +240,14 @@ static double mt_epoch(mt_state *s, fb_status *st) {
   while ((b = fb_loader_next(s->loader))) {
     if (fb_mt_fill_batch(s->net, b, 1, st)) return NAN;
     float loss = fb_net_forward(s->net, 1);
-    if (!isfinite(loss)) {
-      fb_fail(st, "loss is %f at epoch %d step %ld: lower --lr or check the data", loss,
-              s->epoch + 1, i + 1);
-      return NAN;
-    }
+    char where[64];
+    snprintf(where, sizeof where, "epoch %d step %ld", s->epoch + 1, i + 1);
+    if (fb_loss_guard_step(&s->guard, loss, where, c->out_dir, st)) return NAN;
     fb_params_zero_grad(p);
     fb_net_backward(s->net);
     /* (distributed training averages gradients across ranks here) */
     if (!fb_params_grad_finite(p)) {
-      fb_fail(st, "non-finite gradient at epoch %d step %ld: lower --lr", s->epoch + 1, i + 1);
+      fb_diverged("a non-finite gradient", where, c->out_dir, st);
       return NAN;
     }
     float lr = fb_lr_at(&s->sched, s->step);

@@ -38,7 +38,8 @@ typedef struct fb_mt_cfg {
   uint64_t seed;
   int train_limit, val_limit; /* first N samples only (0: all) */
   int threads;            /* loader threads */
-  int resume;
+  int resume;             /* 1: continue OUT's run; 2: also with other options */
+  double max_loss_ratio;  /* divergence: loss > this x its recent mean (0: non-finite only) */
   int quiet;
 } fb_mt_cfg;
 

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/fileio.h"
 #include "data/labels.h"
+#include "train/guard.h"
 #include "core/status.h"
 #include "data/fmnist.h"
 #include "nn/net.h"
@@ -39,6 +40,7 @@ fb_train_cfg fb_train_cfg_default(void) {
   c.aug = fb_aug_default(64);
   c.ema_decay = 0.999f;
   c.seed = 1;
+  c.max_loss_ratio = FB_LOSS_GUARD_DEFAULT;
   return c;
 }
 
@@ -98,6 +100,7 @@ typedef struct train_state {
   FILE *log;
   int lock;  /* the run directory's lock (fb_dir_lock) */
   char *config; /* the run's options (checkpoint "config") */
+  fb_loss_guard guard; /* divergence */
 } train_state;
 
 static int open_data(train_state *s, fb_status *st) {
@@ -134,16 +137,14 @@ static double train_epoch(train_state *s, double t_run_start, long steps_at_star
                      fb_net_input(s->net), fb_net_labels(s->net), st))
       goto fail;
     float loss = fb_net_forward(s->net, 1);
-    if (!isfinite(loss)) {
-      fb_fail(st, "loss is %f at epoch %d step %ld: lower --lr or check the data", loss,
-              s->epoch + 1, i + 1);
-      goto fail;
-    }
+    char where[64];
+    snprintf(where, sizeof where, "epoch %d step %ld", s->epoch + 1, i + 1);
+    if (fb_loss_guard_step(&s->guard, loss, where, c->out_dir, st)) goto fail;
     fb_params_zero_grad(&s->net->g.params);
     fb_net_backward(s->net);
     /* (distributed training averages gradients across ranks here) */
     if (!fb_params_grad_finite(&s->net->g.params)) {
-      fb_fail(st, "non-finite gradient at epoch %d step %ld: lower --lr", s->epoch + 1, i + 1);
+      fb_diverged("a non-finite gradient", where, c->out_dir, st);
       goto fail;
     }
     float lr = fb_lr_at(&s->sched, s->step);
@@ -238,9 +239,10 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
   if (c->ema_decay > 0) fb_ema_init(&s->ema, &s->net->g.params, c->ema_decay);
   if (fb_mkdir_p(c->out_dir, st) || (s->lock = fb_dir_lock(c->out_dir, st)) < 0) return -1;
   s->config = train_config(s);
+  fb_loss_guard_init(&s->guard, c->max_loss_ratio);
   if (c->resume &&
       fb_checkpoint_load(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL, &s->epoch,
-                         &s->step, s->config, st))
+                         &s->step, c->resume == 2 ? NULL : s->config, st))
     return -1;
   char path[1024];
   snprintf(path, sizeof path, "%s/log.jsonl", c->out_dir);

@@ -26,7 +26,9 @@ typedef struct fb_train_cfg {
   uint64_t seed;
   int train_limit;        /* use only the first N training images (0: all) */
   int test_limit;         /* evaluate on the first N test images (0: all) */
-  int resume;             /* continue from out_dir/checkpoint.safetensors */
+  int resume;             /* 1: continue from out_dir/checkpoint.safetensors; 2: also with
+                           * other options */
+  double max_loss_ratio;  /* divergence: loss > this x its recent mean (0: non-finite only) */
   int quiet;              /* no progress lines */
 } fb_train_cfg;
 

@@ -65,6 +65,14 @@ check "[ $rc -eq 1 ] && grep -q -- '--lr 0.05 (the run has' $tmp/err && grep -q 
 "$FBNET" train "${TINY[@]}" --epochs 3 --out "$tmp/r3" --resume --threads 1 > /dev/null 2> "$tmp/err"; rc=$?
 check "[ $rc -eq 0 ]" "resume with more --epochs and other --threads continues (rc $rc) $(tail -n 1 $tmp/err)"
 
+# --- divergence stops before the checkpoint; resume with a lower lr continues --------
+cp "$tmp/r3/checkpoint.safetensors" "$tmp/ck_good"
+"$FBNET" train "${TINY[@]}" --epochs 4 --out "$tmp/r3" --resume --allow-changes --lr 100 --wd 0 > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q 'diverged' $tmp/err && grep -q 'checkpoint.safetensors still holds the last good state' $tmp/err && cmp -s $tmp/ck_good $tmp/r3/checkpoint.safetensors" \
+  "divergence (lr 100) stops the run, the checkpoint keeps the last good state (rc $rc)"
+"$FBNET" train "${TINY[@]}" --epochs 4 --out "$tmp/r3" --resume --allow-changes --lr 0.05 > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 0 ]" "resume --allow-changes with a lower lr continues (rc $rc) $(tail -n 1 $tmp/err)"
+
 # --- damaged checkpoints: checksums catch them, the previous one is used --------
 "$FBNET" train "${TINY[@]}" --epochs 3 --out "$tmp/r4" > /dev/null 2>&1
 for how in flip zero4k; do
