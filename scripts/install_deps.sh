@@ -7,11 +7,15 @@ PKGS=(
   libdnnl-dev          # oneDNN: fast conv kernels
   libcjson-dev         # arch files, COCO JSON, fixtures
   zlib1g-dev           # Fashion-MNIST .gz
-  libstb-dev           # PNG/JPEG
+  libpng-dev           # PNG (patched for hostile input by the distribution)
+  libjpeg62-turbo-dev  # JPEG
   dataset-fashion-mnist # built-in demo data
   python3-torch        # reference values and side-by-side benchmarks only
   python3-numpy
   python3-pil          # tests read PNG masks written by fbnet
+  clang                # make fuzz: libFuzzer harnesses of the parsers
+  libclang-rt-14-dev   #   (its sanitizer and fuzzer runtimes)
+  libomp-14-dev        #   (OpenMP for clang builds)
 )
 missing=()
 for p in "${PKGS[@]}"; do

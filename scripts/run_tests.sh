@@ -19,6 +19,11 @@ run_one() {
 }
 mkdir -p "$BUILD/tests"
 for t in "$@"; do run_one "$(basename "$t")" "$t"; done
+for name in tests/fuzz/fuzz_*.c; do # parsers replayed over their corpus and regressions
+  name=$(basename "$name" .c); name=${name#fuzz_}
+  [ "$name" = util ] && continue
+  run_one "fuzz_replay_$name" "$BUILD/fuzz/replay_$name" tests/fuzz/corpus/$name tests/fuzz/regress/$name
+done
 for t in tests/cli/test_*.sh; do
   [ -e "$t" ] || continue
   run_one "$(basename "$t" .sh)" env FBNET="$BUILD/fbnet" bash "$t"

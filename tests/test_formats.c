@@ -160,7 +160,24 @@ static void test_images(void) {
   fwrite(bytes, 1, (size_t)n, f);
   fclose(f);
   expect_fail(fb_image_read(P("bad.jpg"), 0, &px, &h, &w, &c, &st), &st, "corrupt jpeg",
-              "bad.jpg", "cannot decode image", NULL);
+              "bad.jpg", "cannot decode JPEG", NULL);
+  /* a DHT segment declaring more than 256 codes (stb_image 2.27 wrote out of bounds on
+   * this): a clear error, and no out-of-bounds access under the sanitizers */
+  f = fopen(P("a.jpg"), "rb");
+  CHECK(fread(bytes, 1, (size_t)n, f) == (size_t)n, "read back jpg");
+  fclose(f);
+  long dht = -1;
+  for (long i = 0; i + 21 < n && dht < 0; i++)
+    if (bytes[i] == 0xff && bytes[i + 1] == 0xc4) dht = i;
+  CHECK(dht > 0, "the encoder wrote a DHT segment");
+  if (dht > 0) {
+    for (int k = 0; k < 16; k++) bytes[dht + 5 + k] = 200; /* 3200 codes declared */
+    f = fopen(P("dht.jpg"), "wb");
+    fwrite(bytes, 1, (size_t)n, f);
+    fclose(f);
+    expect_fail(fb_image_read(P("dht.jpg"), 0, &px, &h, &w, &c, &st), &st, "DHT with >256 codes",
+                "dht.jpg", "cannot decode JPEG", NULL);
+  }
   free(bytes);
   write_text("empty.png", "");
   expect_fail(fb_image_read(P("empty.png"), 0, &px, &h, &w, &c, &st), &st, "empty file",

@@ -7,7 +7,7 @@
 #include "data/dataset.h"
 #include "fbnet.h"
 
-/* ---- images (PNG/JPEG via stb) ---------------------------------------- */
+/* ---- images (PNG via libpng, JPEG via libjpeg-turbo) ------------------ */
 /* Decodes an image file into 8-bit HWC with `want_c` channels (1 or 3;
  * 0 keeps the file's own, grey stays 1, RGBA drops alpha). */
 int fb_image_read(const char *path, int want_c, uint8_t **px, int *h, int *w, int *c,
