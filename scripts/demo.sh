@@ -17,14 +17,17 @@ FBNET=${FBNET:-build/fbnet}
 OUT=${OUT:-demo-out}
 PRESET=${PRESET:-small}
 TEACHER_ARCH=archs/fbnetv3_a.json
+# the replay estimator with the elite utility: it settles the bits within a short search
+# (docs/search-quality.md); --replay 0 is the paper's plain estimator
+ESTIMATOR=(--replay 250 --elite 0.2 --theta-lr 0.02)
 case "$PRESET" in
   small) SCENES=(--train 1500 --val 300 --proxy 1000)
          TEACH=(--input 64 --epochs 12)
-         SEARCH=(--input 64 --width 0.5 --batch 16 --steps 2500)
+         SEARCH=(--input 64 --width 0.5 --batch 16 --steps 2500 "${ESTIMATOR[@]}")
          RETRAIN=(--input 64 --epochs 12) ;;
   full)  SCENES=()
          TEACH=(--input 128 --epochs 30)
-         SEARCH=(--input 64 --width 1.0 --batch 32 --steps 10000)
+         SEARCH=(--input 64 --width 1.0 --batch 32 --steps 10000 "${ESTIMATOR[@]}")
          RETRAIN=(--input 128 --epochs 30) ;;
   *) echo "demo: PRESET must be small or full" >&2; exit 2 ;;
 esac

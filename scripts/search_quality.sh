@@ -5,7 +5,9 @@
 #      task's cheapest and all-kept network: the search must choose which bits to
 #      keep), and three single-task searches with the same targets and steps;
 #   2. per task: the searched network (multi-task run), the single-task run's,
-#      the all-kept network width-scaled to the searched MACs, and R random
+#      the all-kept network width-scaled to the searched MACs (channels are
+#      multiples of 8, so MACs jump with the width: it is trained at the widest
+#      width below and the narrowest above, and interpolated), and R random
 #      architectures of the space at the searched MACs (+-5%);
 #   3. every network retrained with the same recipe (S seeds; random ones RS seeds);
 #   4. the supernet's own estimate of every subnet (shared weights, BN
@@ -88,15 +90,18 @@ for t in cls det seg; do
   cp "$OUT/single_$t/$t.json" "$OUT/${t}_single.json"
   m=$(macs_of "$OUT/${t}_searched.json" $t "$WIDTH")
   # the all-kept network, width-scaled to the searched MACs (bisection)
-  w=$($PY scripts/width_for_macs.py "$OUT/${t}_all.json" $t "$INPUT" "$m" --fbnet "$FBNET" 2> /dev/null)
-  echo "$w" > "$OUT/${t}_baseline_width.txt"
+  w=$($PY scripts/width_for_macs.py "$OUT/${t}_all.json" $t "$INPUT" "$m" --below --fbnet "$FBNET" 2> /dev/null)
+  wh=$($PY scripts/width_for_macs.py "$OUT/${t}_all.json" $t "$INPUT" "$m" --above --fbnet "$FBNET" 2> /dev/null)
+  echo "$w $wh" > "$OUT/${t}_baseline_width.txt"
+  echo "$m $(macs_of "$OUT/${t}_all.json" $t "$w") $(macs_of "$OUT/${t}_all.json" $t "$wh")" > "$OUT/${t}_baseline_macs.txt"
   "$FBNET" derive --run "$OUT/multi" --task $t --random "$RANDOM_N" --macs "$m" --tolerance 0.05 \
     --seed $((SEED * 100 + ${#t})) --out-dir "$OUT/${t}_random" > "$OUT/${t}_random.jsonl"
-  say "$t: searched $m M MACs; single-task $(macs_of "$OUT/${t}_single.json" $t "$WIDTH") M; baseline = all kept at width $w ($(macs_of "$OUT/${t}_all.json" $t "$w") M); $RANDOM_N random within 5%"
+  say "$t: searched $m M MACs; single-task $(macs_of "$OUT/${t}_single.json" $t "$WIDTH") M; baseline = all kept at widths $w and $wh ($(cut -d' ' -f2,3 "$OUT/${t}_baseline_macs.txt") M); $RANDOM_N random within 5%"
   for s in $(seq "$SEEDS"); do
     echo "$t searched $OUT/${t}_searched.json $WIDTH $s" >> "$jobs"
     echo "$t single $OUT/${t}_single.json $WIDTH $s" >> "$jobs"
     echo "$t baseline $OUT/${t}_all.json $w $s" >> "$jobs"
+    echo "$t baseline_hi $OUT/${t}_all.json $wh $s" >> "$jobs"
   done
   for k in $(seq 0 $((RANDOM_N - 1))); do
     for s in $(seq "$RANDOM_SEEDS"); do
@@ -107,7 +112,9 @@ done
 
 # ---- 3. the supernet's own estimate of each subnet (Kendall tau) -----------
 for t in cls det seg; do
-  est="$OUT/${t}_estimates.jsonl"; : > "$est"
+  est="$OUT/${t}_estimates.jsonl"
+  [ -s "$est" ] && [ "$(wc -l < "$est")" -eq $((RANDOM_N + 2)) ] && continue # done before
+  : > "$est"
   for f in "$OUT/${t}_searched.json" "$OUT/${t}_single.json" "$OUT/${t}_random"/random_*.json; do
     bits=$(jnum "$f" "['derived']['bits']")
     r=$("$FBNET" derive --run "$OUT/multi" --task $t --bits "$bits" --out "$OUT/derive_tmp.json" \

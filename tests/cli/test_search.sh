@@ -96,6 +96,18 @@ check "[ $rc -eq 0 ] && py 'import json,sys; a=json.load(open(sys.argv[1])); b=j
   --recal-images 32 --batch 8 --threads 2 --json > "$tmp/m" 2> "$tmp/err"; rc=$?
 check "[ $rc -eq 0 ] && grep -q '\"AP\"' $tmp/m" "derive --eval-data: BN re-calibration + COCO eval of the subnet $(tail -n 1 $tmp/err)"
 
+# random architectures of the space at given MACs (the baselines of the quality experiment)
+m=$(py 'import json,sys; print(json.load(open(sys.argv[1]))["tasks"]["det"]["macs"] / 1e6)' "$tmp/r1/summary.json")
+"$FBNET" derive --run "$tmp/r1" --task det --random 3 --macs "$m" --tolerance 0.1 --seed 5 --out-dir "$tmp/rnd" > "$tmp/rnd.jsonl" 2> "$tmp/err"; rc=$?
+ok_macs=1
+for f in "$tmp"/rnd/random_*.json; do
+  fm=$("$FBNET" flops "$f" --task det --width 0.25 --json 2> /dev/null | py 'import json,sys; print(json.load(sys.stdin)["flops"] / 1e6)')
+  py "import sys; sys.exit(0 if abs($fm / $m - 1) <= 0.1 else 1)" || ok_macs=0
+done
+check "[ $rc -eq 0 ] && [ \$(ls $tmp/rnd | wc -l) -eq 3 ] && [ \$(wc -l < $tmp/rnd.jsonl) -eq 3 ] && [ $ok_macs -eq 1 ]" "derive --random 3 --macs M: 3 arch files within 10% of M ($m M) (rc $rc) $(tail -n 1 $tmp/err)"
+"$FBNET" derive --run "$tmp/r1" --task det --random 2 --macs 0.001 --tolerance 0.01 --out-dir "$tmp/rnd2" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q 'widen --tolerance' $tmp/err" "derive --random at unreachable MACs says so (rc $rc)"
+
 # the supernet's bits
 "$FBNET" flops archs/fbnetv5_supernet.json --input 64 --json > "$tmp/f" 2> /dev/null
 check "py 'import json,sys; d=json.load(open(sys.argv[1])); assert d[\"n_bits\"]==55 and len(d[\"bits\"])==55 and all(b[\"macs\"]>0 for b in d[\"bits\"])' $tmp/f" \
