@@ -70,7 +70,7 @@ echo "-- 3/5 proxy multi-task set: pseudo-labels on the proxy images (fbnet labe
   --seg-teacher "$OUT/teacher_seg/weights.safetensors" \
   --det-categories "$OUT/scenes/det/train.json" --seg-classes "$OUT/scenes/seg/train/classes.txt" \
   --images "$OUT/scenes/proxy/train" --truth "$OUT/scenes/proxy/truth" --score-thresh 0.4 \
-  --out "$OUT/proxy" --quiet > "$OUT/label.json"
+  --out "$OUT/proxy" --force --quiet > "$OUT/label.json"
 stamp
 
 # a MACs budget per task, the midpoint between its cheapest and its all-kept network
@@ -78,9 +78,10 @@ stamp
 # search must choose which bits to keep
 echo "-- 4/5 one search for cls, det and seg (fbnet search) with a MACs budget per task"
 "$FBNET" search --data "$OUT/proxy" "${SEARCH[@]}" --steps 1 --quiet --out "$OUT/probe" > /dev/null
-nbits=$(grep -o '"bits": [0-9]*' "$OUT/probe/summary.json" | head -n 1 | grep -o '[0-9]*$')
+jget() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1]) if sys.argv[1] != '-' else sys.stdin); exec('print(d' + sys.argv[2] + ')')" "$@"; }
+nbits=$(jget "$OUT/probe/summary.json" "['bits']")
 ones=$(printf '1%.0s' $(seq "$nbits")); zeros=$(printf '0%.0s' $(seq "$nbits"))
-macs() { "$FBNET" flops "$1" --task "$2" --width "$3" "${RETRAIN[@]:0:2}" --json | grep -o '"flops": [0-9]*' | head -n 1 | grep -o '[0-9]*$'; }
+macs() { "$FBNET" flops "$1" --task "$2" --width "$3" "${RETRAIN[@]:0:2}" --json | jget - "['flops']"; }
 targets=""
 for task in cls det seg; do
   "$FBNET" derive --run "$OUT/probe" --task $task --bits "$ones" --out "$OUT/${task}_allkept.json" 2> /dev/null
@@ -120,7 +121,7 @@ py_quality() {
 echo "pseudo-labels against the proxy images' true labels: $(py_quality "$OUT/label.json")"
 echo
 key() { case $1 in cls) echo top1 ;; det) echo AP ;; seg) echo mIoU ;; esac; }
-decided() { grep -A 4 "\"$1\": {" "$OUT/search/summary.json" | grep -o '"bits_decided": [0-9]*' | grep -o '[0-9]*$'; }
+decided() { jget "$OUT/search/summary.json" "['tasks']['$1']['bits_decided']"; }
 echo "task  metric  searched (MACs)        baseline: all kept, width-scaled (MACs)   difference  bits decided"
 for task in cls det seg; do
   s=$(num "$OUT/$task.json" "$(key $task)"); b=$(num "$OUT/${task}_base.json" "$(key $task)")
