@@ -2,12 +2,7 @@
 # fbnet bench: the machine's floor (sgemm peak, memory bandwidth) and the
 # op-family profile of training steps against it.
 set -u
-FBNET=${FBNET:-build/fbnet}
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
-py() { /usr/bin/python3 -c "$@"; }
+. "$(dirname "$0")/common.sh"
 "$FBNET" bench floor --threads 1 --size 256 --stream-mib 4 --reps 1 --json > "$tmp/f" 2> /dev/null; rc=$?
 check "[ $rc -eq 0 ] && py 'import json,sys; d=json.load(open(sys.argv[1])); assert d[\"peak_gflops\"]>0.5 and d[\"bandwidth_gbs\"]>0.1' $tmp/f" \
   "bench floor measures peak and bandwidth"

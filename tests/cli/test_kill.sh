@@ -5,12 +5,7 @@
 # must be byte-identical to an uninterrupted run's: weights, derived arch
 # files, summary, and the logs apart from timings.
 set -u
-FBNET=${FBNET:-build/fbnet}
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
-py() { /usr/bin/python3 -c "$@"; }
+. "$(dirname "$0")/common.sh"
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "skip: Fashion-MNIST not installed (dataset-fashion-mnist)"; exit 0
 fi

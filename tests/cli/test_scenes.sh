@@ -2,11 +2,7 @@
 # fbnet data scenes: the layout exists, the COCO JSON parses, the same seed
 # gives byte-identical files whatever the thread count, bad input exits non-zero.
 set -u
-FBNET=${FBNET:-build/fbnet}
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
+. "$(dirname "$0")/common.sh"
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "skip: Fashion-MNIST not installed (dataset-fashion-mnist)"; exit 0
 fi

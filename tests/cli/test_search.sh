@@ -4,15 +4,10 @@
 # derived arch files train with fbnet train, fbnet derive reproduces them and
 # evaluates a subnet with the shared weights, bad input is an error.
 set -u
-FBNET=${FBNET:-build/fbnet}
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
+. "$(dirname "$0")/common.sh"
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "skip: Fashion-MNIST not installed (dataset-fashion-mnist)"; exit 0
 fi
-py() { /usr/bin/python3 -c "$@"; }
 "$FBNET" data scenes --out "$tmp/sc" --train 64 --val 16 --proxy 48 --quiet --threads 2 \
   || { echo "FAIL: scenes"; exit 1; }
 T=(--arch archs/fbnetv3_a.json --width 0.25 --batch 16 --epochs 1 --threads 2 --quiet --ema 0)

@@ -6,12 +6,7 @@
 # plain estimator and lands in the top 1% on average; bad tables and options
 # are errors naming the file and row.
 set -u
-FBNET=${FBNET:-build/fbnet}
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
-py() { /usr/bin/python3 -c "$@"; }
+. "$(dirname "$0")/common.sh"
 
 # a planted table: 5 decisions x 3 choices, 2 tasks whose metric adds a
 # per-decision score (task a prefers choice 2 everywhere, task b choice 0), and

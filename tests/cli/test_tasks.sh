@@ -3,12 +3,7 @@
 # task trains a short run, eval reproduces the training metric from the saved
 # weights, predict writes COCO results and PNG masks, bad input is an error.
 set -u
-FBNET=${FBNET:-build/fbnet}
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
-py() { /usr/bin/python3 -c "$@"; }
+. "$(dirname "$0")/common.sh"
 num() { printf '%s' "$1" | grep -o "\"$2\": [-0-9.]*" | head -n 1 | cut -d' ' -f2; }
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "skip: Fashion-MNIST not installed (dataset-fashion-mnist)"; exit 0

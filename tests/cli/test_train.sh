@@ -3,11 +3,7 @@
 # the bad-input paths (unknown option, out-of-range value, missing and
 # corrupt dataset, input too small for explicit padding).
 set -u
-FBNET=${FBNET:-build/fbnet}
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
+. "$(dirname "$0")/common.sh"
 ARCH=archs/fbnetv3_a.json
 SMALL=(--arch $ARCH --input 32 --padding standard --width 0.25 --batch 32 --train-limit 2048
        --test-limit 500 --threads 2 --quiet --ema 0)
