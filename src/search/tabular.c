@@ -9,6 +9,7 @@
 #include "core/jsonutil.h"
 #include "core/rng.h"
 #include "core/status.h"
+#include "data/labels.h"
 #include "search/archdist.h"
 
 #define MAX_ROWS (1 << 24)
@@ -182,18 +183,12 @@ int fb_nas_table_load(const char *path, fb_nas_table *t, fb_status *st) {
 
 int fb_nas_table_row(const fb_nas_table *t, const uint8_t *a) { return t->index[code_of(t, a)]; }
 
-static int name_index(char *const *names, int n, const char *name) {
-  for (int k = 0; k < n; k++)
-    if (strcmp(names[k], name) == 0) return k;
-  return -1;
-}
-
 int fb_nas_table_task(const fb_nas_table *t, const char *name) {
-  return name_index(t->task_names, t->T, name);
+  return fb_name_index(t->task_names, t->T, name);
 }
 
 int fb_nas_table_cost(const fb_nas_table *t, const char *name) {
-  return name_index(t->cost_names, t->C, name);
+  return fb_name_index(t->cost_names, t->C, name);
 }
 
 /* ---- scoring -------------------------------------------------------------- */

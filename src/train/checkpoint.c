@@ -233,6 +233,20 @@ void fb_config_put_optim(cJSON *o, const fb_optim_cfg *c) {
     fb_config_put(o, "--momentum", "%g%s", (double)c->momentum, c->nesterov ? " nesterov" : "");
 }
 
+void fb_config_put_recipe(cJSON *o, const fb_net *net, const fb_optim_cfg *optim,
+                          const char *data, int batch, uint64_t seed, double warmup_epochs,
+                          double final_lr_frac, double label_smoothing, double ema_decay) {
+  fb_config_put_net(o, net);
+  fb_config_put_optim(o, optim);
+  fb_config_put(o, "--data", "%s", data);
+  fb_config_put(o, "--batch", "%d", batch);
+  fb_config_put(o, "--seed", "%llu", (unsigned long long)seed);
+  fb_config_put(o, "--warmup", "%g", warmup_epochs);
+  fb_config_put(o, "--final-lr", "%g", final_lr_frac);
+  fb_config_put(o, "--label-smoothing", "%g", label_smoothing);
+  fb_config_put(o, "--ema", "%g", ema_decay);
+}
+
 char *fb_config_finish(cJSON *o) {
   char *text = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);

@@ -12,6 +12,8 @@
 #ifndef FB_TRAIN_CHECKPOINT_H
 #define FB_TRAIN_CHECKPOINT_H
 
+#include <stdint.h>
+
 #include "fbnet.h"
 #include "nn/net.h"
 #include "train/ema.h"
@@ -54,6 +56,10 @@ void fb_config_put(struct cJSON *o, const char *option, const char *fmt, ...)
 struct fb_optim_cfg;
 void fb_config_put_net(struct cJSON *o, const fb_net *net);
 void fb_config_put_optim(struct cJSON *o, const struct fb_optim_cfg *c);
+/* What both trainers record: the network, the optimizer and the recipe. */
+void fb_config_put_recipe(struct cJSON *o, const fb_net *net, const struct fb_optim_cfg *optim,
+                          const char *data, int batch, uint64_t seed, double warmup_epochs,
+                          double final_lr_frac, double label_smoothing, double ema_decay);
 /* The object as JSON text (malloc'd) and freed. */
 char *fb_config_finish(struct cJSON *o);
 

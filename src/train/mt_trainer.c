@@ -146,18 +146,11 @@ typedef struct mt_state {
 static char *mt_config(const mt_state *s) {
   const fb_mt_cfg *c = s->cfg;
   cJSON *o = cJSON_CreateObject();
-  fb_config_put_net(o, s->net);
-  fb_config_put_optim(o, &c->optim);
+  fb_config_put_recipe(o, s->net, &c->optim, c->data_dir, c->batch, c->seed, c->warmup_epochs,
+                       c->final_lr_frac, c->label_smoothing, c->ema_decay);
   fb_config_put(o, "--task", "%s", fb_task_name(c->task));
-  fb_config_put(o, "--data", "%s", c->data_dir);
-  fb_config_put(o, "--batch", "%d", c->batch);
-  fb_config_put(o, "--seed", "%llu", (unsigned long long)c->seed);
-  fb_config_put(o, "--warmup", "%g", c->warmup_epochs);
-  fb_config_put(o, "--final-lr", "%g", (double)c->final_lr_frac);
-  fb_config_put(o, "--label-smoothing", "%g", (double)c->label_smoothing);
   fb_config_put(o, "--scale-min/--scale-max", "%g %g", (double)c->scale_min, (double)c->scale_max);
   fb_config_put(o, "--no-flip", "%d", !c->hflip);
-  fb_config_put(o, "--ema", "%g", (double)c->ema_decay);
   fb_config_put(o, "--train-limit/--val-limit", "%d %d", c->train_limit, c->val_limit);
   return fb_config_finish(o);
 }

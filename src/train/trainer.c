@@ -189,17 +189,10 @@ static int evaluate(train_state *s, fb_train_result *res, fb_status *st) {
 static char *train_config(const train_state *s) {
   const fb_train_cfg *c = s->cfg;
   cJSON *o = cJSON_CreateObject();
-  fb_config_put_net(o, s->net);
-  fb_config_put_optim(o, &c->optim);
-  fb_config_put(o, "--data", "%s", c->data_dir);
-  fb_config_put(o, "--batch", "%d", c->batch);
-  fb_config_put(o, "--seed", "%llu", (unsigned long long)c->seed);
-  fb_config_put(o, "--warmup", "%g", c->warmup_epochs);
-  fb_config_put(o, "--final-lr", "%g", (double)c->final_lr_frac);
-  fb_config_put(o, "--label-smoothing", "%g", (double)c->label_smoothing);
+  fb_config_put_recipe(o, s->net, &c->optim, c->data_dir, c->batch, c->seed, c->warmup_epochs,
+                       c->final_lr_frac, c->label_smoothing, c->ema_decay);
   fb_config_put(o, "augmentation", "content %d crop %d flip %d", c->aug.content, c->aug.crop_pad,
                 c->aug.hflip);
-  fb_config_put(o, "--ema", "%g", (double)c->ema_decay);
   fb_config_put(o, "--train-limit/--test-limit", "%d %d", c->train_limit, c->test_limit);
   return fb_config_finish(o);
 }
