@@ -143,7 +143,7 @@ int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt
               cJSON_IsString(fn) ? "\"\"" : fb_json_type_name(fn));
       goto done;
     }
-    s->file = fb_path_join(image_dir, fn->valuestring);
+    s->file = image_dir ? fb_path_join(image_dir, fn->valuestring) : fb_xstrdup(fn->valuestring);
     imgs[i] = (fb_id_pair){s->image_id, i};
     i++;
   }
@@ -251,7 +251,7 @@ int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt
   }
 
   /* decode every image (in parallel); the first failure in file order is reported */
-  {
+  if (image_dir) {
     int *bad = fb_xcalloc((size_t)ni + 1, sizeof *bad);
     fb_status *msgs = fb_xcalloc((size_t)ni + 1, sizeof *msgs);
 #pragma omp parallel for schedule(dynamic, 4)
@@ -385,9 +385,9 @@ int fb_coco_write_results(const char *json_path, const fb_det *dets, int n, cons
     const fb_box *b = &dets[i].box;
     fprintf(f,
             "%s\n{\"image_id\": %d, \"category_id\": %d, \"bbox\": [%.9g, %.9g, %.9g, %.9g], "
-            "\"score\": %.9g}",
+            "\"score\": %.17g}",
             i ? "," : "", dets[i].image_id, cat_ids ? cat_ids[b->cat] : b->cat, (double)b->x,
-            (double)b->y, (double)b->w, (double)b->h, (double)b->score);
+            (double)b->y, (double)b->w, (double)b->h, b->score);
   }
   fputs("\n]\n", f);
   return close_mem(f, json_path, &m, st);
@@ -448,7 +448,7 @@ int fb_coco_load_results(const char *json_path, const int *cat_ids, int num_cats
               fb_json_type_name(sc));
       goto fail;
     }
-    out[i].box = (fb_box){v[0], v[1], v[2], v[3], ci, 0, v[2] * v[3], (float)sc->valuedouble};
+    out[i].box = (fb_box){v[0], v[1], v[2], v[3], ci, 0, v[2] * v[3], sc->valuedouble};
     i++;
   }
   cJSON_Delete(root);

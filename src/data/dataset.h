@@ -15,7 +15,7 @@ typedef struct fb_box {
   int cat;          /* contiguous category index 0..K-1 (see fb_mt_dataset.cat_ids) */
   int iscrowd;
   float area;       /* COCO "area" (the mask area for crowd/segment annotations) */
-  float score;      /* detections/pseudo-labels; 1 for ground truth */
+  double score;     /* detections/pseudo-labels; 1 for ground truth (double: COCO results files are compared at full precision) */
 } fb_box;
 
 typedef struct fb_sample {

@@ -108,6 +108,30 @@ typedef struct coco_groups {
   const fb_box **dt;     /* grouped, sorted by score (stable) */
 } coco_groups;
 
+static int cmp_int(const void *a, const void *b) {
+  const int x = *(const int *)a, y = *(const int *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The first detection (det_img[d] < 0: not an evaluated image) whose
+ * image_id is no sample of gtd at all, or -1. pycocotools refuses such
+ * results ("Results do not correspond to current coco set"). */
+static int first_unknown_image(const fb_mt_dataset *gtd, const fb_det *dets, int n_dets,
+                               const int *det_img) {
+  int *all = NULL, found = -1;
+  for (int d = 0; d < n_dets && found < 0; d++) {
+    if (det_img[d] >= 0) continue;
+    if (!all) {
+      all = fb_xmalloc(sizeof(int) * (size_t)(gtd->n + 1));
+      for (int i = 0; i < gtd->n; i++) all[i] = gtd->s[i].image_id;
+      qsort(all, (size_t)gtd->n, sizeof(int), cmp_int);
+    }
+    if (bsearch_id(all, gtd->n, dets[d].image_id) < 0) found = d;
+  }
+  free(all);
+  return found;
+}
+
 static void groups_free(coco_groups *g) {
   free(g->img_ids);
   free(g->img_sample);
@@ -195,10 +219,17 @@ static int groups_build(coco_groups *g, const fb_mt_dataset *gtd, const fb_det *
     for (int b = 0; b < s->n_boxes; b++) g->gt_start[(size_t)i * K + s->boxes[b].cat + 1]++;
   }
   int *det_img = fb_xmalloc(sizeof(int) * (size_t)(n_dets > 0 ? n_dets : 1));
-  for (int d = 0; d < n_dets; d++) {
+  for (int d = 0; d < n_dets; d++)
     det_img[d] = bsearch_id(g->img_ids, n_eval, dets[d].image_id);
-    if (det_img[d] >= 0) g->dt_start[(size_t)det_img[d] * K + dets[d].box.cat + 1]++;
+  const int unknown = first_unknown_image(gtd, dets, n_dets, det_img);
+  if (unknown >= 0) {
+    free(det_img);
+    groups_free(g);
+    return fb_fail(st, "coco eval: detection %d: image_id %d is not an image of the ground truth "
+                   "(the results do not belong to this data set)", unknown, dets[unknown].image_id);
   }
+  for (int d = 0; d < n_dets; d++)
+    if (det_img[d] >= 0) g->dt_start[(size_t)det_img[d] * K + dets[d].box.cat + 1]++;
   for (size_t c = 0; c < cells; c++) {
     g->gt_start[c + 1] += g->gt_start[c];
     g->dt_start[c + 1] += g->dt_start[c];

@@ -8,8 +8,10 @@
  *
  * Which images are evaluated: the samples of the ground-truth dataset that
  * carry box annotations (has_boxes set, or n_boxes > 0), like pycocotools
- * evaluates the image ids of the ground-truth file. Detections whose image_id
- * is not one of them are ignored. */
+ * evaluates the image ids of the ground-truth file. A detection whose
+ * image_id is no sample of the ground truth is an error (pycocotools' loadRes
+ * refuses such results); one on a sample without box annotations is ignored.
+ * Scores are doubles, so a results file is ranked at its full precision. */
 #ifndef FB_TASKS_COCO_EVAL_H
 #define FB_TASKS_COCO_EVAL_H
 

@@ -203,18 +203,36 @@ static int coco_agnostic(const fb_mt_dataset *d, const fb_det *dets, int n, doub
   return rc;
 }
 
-static int det_finish(const fb_mt_dataset *d, const eval_acc *acc, fb_mt_metrics *m,
-                      fb_status *st) {
+static void det_metrics_unset(const fb_mt_dataset *d, fb_mt_metrics *m) {
   for (int k = 0; k < FB_COCO_NSTATS; k++) m->coco[k] = m->coco_agnostic[k] = -1;
   m->det_cats = d->num_cats < 256 ? d->num_cats : 256;
   for (int c = 0; c < m->det_cats; c++) m->cat_ap[c] = -1;
-  if (acc->labelled) {
-    double *cat_ap = fb_xcalloc((size_t)(d->num_cats > 0 ? d->num_cats : 1), sizeof *cat_ap);
-    int rc = fb_coco_eval_bbox(d, acc->dets, acc->n_dets, m->coco, cat_ap, st);
-    for (int c = 0; c < m->det_cats; c++) m->cat_ap[c] = cat_ap[c];
-    free(cat_ap);
-    if (rc || coco_agnostic(d, acc->dets, acc->n_dets, m->coco_agnostic, st)) return -1;
-  }
+}
+
+/* COCO stats, per-category AP and the class-agnostic stats into m. */
+static int det_metrics(const fb_mt_dataset *d, const fb_det *dets, int n, fb_mt_metrics *m,
+                       fb_status *st) {
+  double *cat_ap = fb_xcalloc((size_t)(d->num_cats > 0 ? d->num_cats : 1), sizeof *cat_ap);
+  int rc = fb_coco_eval_bbox(d, dets, n, m->coco, cat_ap, st);
+  for (int c = 0; c < m->det_cats; c++) m->cat_ap[c] = cat_ap[c];
+  free(cat_ap);
+  return rc || coco_agnostic(d, dets, n, m->coco_agnostic, st) ? -1 : 0;
+}
+
+int fb_eval_det_results(const fb_mt_dataset *gt, const fb_det *dets, int n, fb_mt_metrics *m,
+                        fb_status *st) {
+  memset(m, 0, sizeof *m);
+  m->task = FB_TASK_DET;
+  m->labelled = 1;
+  for (int i = 0; i < gt->n; i++) m->images += gt->s[i].has_boxes || gt->s[i].n_boxes > 0;
+  det_metrics_unset(gt, m);
+  return det_metrics(gt, dets, n, m, st);
+}
+
+static int det_finish(const fb_mt_dataset *d, const eval_acc *acc, fb_mt_metrics *m,
+                      fb_status *st) {
+  det_metrics_unset(d, m);
+  if (acc->labelled && det_metrics(d, acc->dets, acc->n_dets, m, st)) return -1;
   if (!acc->o->pred_dir) return 0;
   char *res = fb_path_join(acc->o->pred_dir, "detections.json");
   char *img = fb_path_join(acc->o->pred_dir, "images.json");

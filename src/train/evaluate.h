@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "data/dataset.h"
+#include "data/formats.h"
 #include "fbnet.h"
 #include "tasks/coco_eval.h"
 
@@ -52,6 +53,12 @@ int fb_mt_evaluate(struct fb_net *net, const fb_mt_dataset *d, int task, const f
                    fb_mt_metrics *m, fb_status *st);
 
 /* One line of JSON with the metrics of m (no newline). */
+/* The COCO metrics of a results file's detections (fb_coco_load_results)
+ * against a ground truth (fb_coco_load, images not needed): what `fbnet eval
+ * --gt GT.json --results R.json` prints. A detection on an image the ground
+ * truth does not have is an error. */
+int fb_eval_det_results(const fb_mt_dataset *gt, const fb_det *dets, int n, fb_mt_metrics *m,
+                        fb_status *st);
 void fb_mt_metrics_json(const fb_mt_metrics *m, char *buf, size_t n);
 /* The task's headline metric (top-1, AP, mIoU) and its name. */
 double fb_mt_headline(const fb_mt_metrics *m);
