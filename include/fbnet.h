@@ -39,6 +39,8 @@ typedef struct fb_build_opts {
   int det_width;        /* detection head channels (0: the head's default) */
   int seg_width;        /* segmentation head channels (0: the head's default) */
   int det_depth;        /* detection tower depth (0: the head's default 2; -1: no tower) */
+  int input_content;    /* 1-channel (Fashion-MNIST) models: side the image is resized to and
+                           centred at in the input canvas (0: the default for the input size) */
 } fb_build_opts;
 
 fb_build_opts fb_build_opts_default(void);

@@ -68,6 +68,7 @@ static int eval_fmnist(const char *arch, const char *arch_text, const char *weig
   int rc = -1;
   double top1, top5;
   fb_aug_cfg aug = fb_aug_default(b->input_size);
+  if (b->input_content > 0) aug.content = b->input_content;
   if (fb_fmnist_load(data, 0, &test, st) || fb_eval_cls(net, &test, &aug, limit, &top1, &top5, st))
     goto done;
   int n = limit > 0 && limit < test.n ? limit : test.n;
@@ -181,15 +182,21 @@ static int adopt_categories(fb_mt_dataset *d, const fb_mt_dataset *model, int nu
 static int load_data(const eval_args *a, int task, int predict, const fb_mt_dataset *model,
                      const fb_build_opts *b, fb_mt_dataset *d, fb_status *st) {
   const char *what = a->images ? a->images : a->data;
+  const int want_c = b->in_channels == 1 ? 0 : 3; /* grey models: the loader converts colour */
   int rc;
-  if (a->images && task == FB_TASK_CLS && is_class_folder(a->images, model, b->num_classes))
-    rc = fb_imagefolder_load(a->images, 3, d, st);
+  if (!a->images && strcmp(a->data, "fashion-mnist") == 0) {
+    fb_dataset_u8 test = {0};
+    rc = fb_fmnist_load(a->data, 0, &test, st);
+    if (rc == 0) fb_fmnist_to_mt(&test, a->limit, "test", d);
+    fb_dataset_u8_free(&test);
+  } else if (a->images && task == FB_TASK_CLS && is_class_folder(a->images, model, b->num_classes))
+    rc = fb_imagefolder_load(a->images, want_c, d, st);
   else if (a->images && !predict)
     return fb_fail(st, "%s: no labels to score (eval --images needs one sub-folder per class, "
                    "named after the model's classes; det/seg need --data DIR with ground "
                    "truth): use 'fbnet predict' for plain images", a->images);
   else if (a->images)
-    rc = fb_imagetree_load(a->images, 3, d, st);
+    rc = fb_imagetree_load(a->images, want_c, d, st);
   else
     rc = fb_mt_load_split(task, a->data, a->split, a->limit, d, st);
   if (rc) return -1;
@@ -203,9 +210,8 @@ static int load_data(const eval_args *a, int task, int predict, const fb_mt_data
 
 static int eval_formats(const eval_args *a, const char *arch_text, const fb_mt_dataset *model,
                         int task, fb_build_opts *b, const char *pred_dir, fb_status *st) {
-  if (b->in_channels != 3)
-    return fb_fail(st, "%s: a %d-channel model (Fashion-MNIST): evaluate it with --data "
-                   "fashion-mnist (image folders need a 3-channel model)", a->weights,
+  if (b->in_channels != 3 && (b->in_channels != 1 || task != FB_TASK_CLS))
+    return fb_fail(st, "%s: a %d-channel model has only a classifier (task cls)", a->weights,
                    b->in_channels);
   if (!(b->tasks & (unsigned)task))
     return fb_fail(st, "%s: the weights have no %s head (tasks of the model: %s%s%s)", a->weights,
@@ -348,12 +354,7 @@ static int run(int argc, char **argv, int predict) {
   if (a.width > 0) b->width = a.width;
   if (a.padding >= 0) b->standard_padding = a.padding == 1;
   int fmnist = task == FB_TASK_CLS && !a.images && strcmp(a.data, "fashion-mnist") == 0;
-  if (fmnist && predict) {
-    fprintf(stderr, "%s: predictions need --data DIR or --images DIR in the standard formats\n", cmd);
-    model_meta_free(&mm);
-    return 2;
-  }
-  if (fmnist) {
+  if (fmnist && !predict) {
     b->tasks = FB_TASK_CLS;
     rc = eval_fmnist(a.arch, mm.arch_text, a.weights, a.data, b, a.batch, a.limit, a.json, &st);
   } else {

@@ -8,6 +8,8 @@
 #include <zlib.h>
 
 #include "core/status.h"
+#include "data/dataset.h"
+#include "data/labels.h"
 
 #define IDX_MAGIC_IMAGES 2051
 #define IDX_MAGIC_LABELS 2049
@@ -222,4 +224,23 @@ int fb_fmnist_load(const char *dir, int train, fb_dataset_u8 *out, fb_status *st
 fail:
   fb_dataset_u8_free(&d);
   return -1;
+}
+
+void fb_fmnist_to_mt(const fb_dataset_u8 *ds, int n, const char *prefix, fb_mt_dataset *out) {
+  memset(out, 0, sizeof *out);
+  if (n <= 0 || n > ds->n) n = ds->n;
+  out->num_classes = FB_FMNIST_CLASSES;
+  out->class_names = fb_xcalloc(FB_FMNIST_CLASSES, sizeof(char *));
+  for (int k = 0; k < FB_FMNIST_CLASSES; k++)
+    out->class_names[k] = fb_xstrdup(fb_fmnist_class_name(k));
+  const size_t px = (size_t)ds->h * ds->w;
+  for (int i = 0; i < n; i++) {
+    char name[256];
+    snprintf(name, sizeof name, "%s_%05d", prefix, i);
+    fb_sample s = {.file = fb_xstrdup(name), .image_id = i, .h = ds->h, .w = ds->w, .c = 1,
+                   .label = ds->labels[i]};
+    s.px = fb_xmalloc(px);
+    memcpy(s.px, ds->images + (size_t)i * px, px);
+    fb_mt_dataset_push(out, &s);
+  }
 }

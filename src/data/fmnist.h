@@ -35,4 +35,12 @@ int fb_idx_read_labels(const char *path, uint8_t **labels, int *n, fb_status *st
 
 void fb_dataset_u8_free(fb_dataset_u8 *d);
 
+/* The first n images of ds (all when n <= 0 or n > ds->n) as a multi-task
+ * data set: grey samples named "<prefix>_00000" ... in order, labelled, with
+ * the Fashion-MNIST class names (what `fbnet predict --data fashion-mnist`
+ * writes predictions for). */
+struct fb_mt_dataset;
+void fb_fmnist_to_mt(const fb_dataset_u8 *ds, int n, const char *prefix,
+                     struct fb_mt_dataset *out);
+
 #endif

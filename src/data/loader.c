@@ -47,6 +47,8 @@ int fb_loader_cfg_check(const fb_loader_cfg *c, fb_status *st) {
     return fb_fail(st, "loader: scale range [%g, %g] must satisfy 0 < min <= max < 100",
                    (double)c->scale_min, (double)c->scale_max);
   if (c->batch < 1) return fb_fail(st, "loader: batch %d must be >= 1", c->batch);
+  if (c->content < 0 || c->content > c->size)
+    return fb_fail(st, "loader: content %d outside 0..size (%d)", c->content, c->size);
   if (c->threads < 1 || c->threads > 256)
     return fb_fail(st, "loader: threads %d outside 1..256", c->threads);
   if (c->prefetch < 0 || c->prefetch > 16)
@@ -58,6 +60,11 @@ int fb_loader_cfg_check(const fb_loader_cfg *c, fb_status *st) {
 
 fb_geom fb_geom_draw(const fb_loader_cfg *c, int h, int w, fb_rng *rng) {
   fb_geom g = {(float)c->size / (float)(h > w ? h : w), 0, 0, 0};
+  if (!c->train && c->content > 0) { /* centred: (S - C) / 2 like augment.c's canvas */
+    g.scale = (float)c->content / (float)(h > w ? h : w);
+    g.off_x = (c->size - (int)lround(w * (double)g.scale)) / 2;
+    g.off_y = (c->size - (int)lround(h * (double)g.scale)) / 2;
+  }
   if (!c->train) return g;
   double u = c->scale_min + (c->scale_max - c->scale_min) * fb_rng_uniform(rng);
   g.scale = (float)(g.scale * u);
@@ -161,7 +168,7 @@ static void render_item(const fb_loader_cfg *c, const fb_sample *s, const fb_geo
       int Xo = g->flip ? S - 1 - X : X;
       size_t o = (size_t)Y * S + Xo;
       if (!(my.in[Y] && mx.in[X])) {
-        for (int k = 0; k < oc; k++) img[k * plane + o] = 0.0f;
+        for (int k = 0; k < oc; k++) img[k * plane + o] = c->content > 0 ? b[k] : 0.0f;
         if (mask) mask[o] = 255;
         continue;
       }

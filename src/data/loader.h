@@ -50,6 +50,9 @@ typedef struct fb_loader_cfg {
   int threads;          /* OpenMP threads rendering the items of a batch (>= 1) */
   int prefetch;         /* batches built ahead by a background thread (0: in next()) */
   int drop_last;        /* train: skip a short last batch (eval never drops) */
+  int content;          /* eval, 0: the longer side fills S, top-left, padding 0 (the mean);
+                           > 0: the longer side becomes `content`, centred, padding black
+                           (pixel 0): the Fashion-MNIST framing of src/data/augment.h */
 } fb_loader_cfg;
 
 /* Defaults: mean 0.5 / std 0.25, hflip on, scale 0.75..1.25, threads 1,

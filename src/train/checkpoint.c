@@ -356,15 +356,16 @@ int fb_weights_save(const char *path, const fb_net *net, fb_status *st) {
   snprintf(width_s, sizeof width_s, "%g", net->opts.width);
   snprintf(ch_s, sizeof ch_s, "%d", net->opts.in_channels);
   snprintf(cls_s, sizeof cls_s, "%d", net->opts.num_classes);
-  char dw_s[16], sw_s[16], dd_s[16];
+  char dw_s[16], sw_s[16], dd_s[16], content_s[16];
+  snprintf(content_s, sizeof content_s, "%d", net->opts.input_content);
   snprintf(dw_s, sizeof dw_s, "%d", net->opts.det_width);
   snprintf(sw_s, sizeof sw_s, "%d", net->opts.seg_width);
   snprintf(dd_s, sizeof dd_s, "%d", net->opts.det_depth);
-  const char *meta[32] = {"format", "fbnet-weights-1", "arch", net->name,
+  const char *meta[40] = {"format", "fbnet-weights-1", "arch", net->name,
                         "input_size", size_s, "width", width_s, "in_channels", ch_s,
                         "num_classes", cls_s, "tasks", tasks_s, "num_cats", cats_s,
                         "num_seg_classes", segk_s, "det_width", dw_s, "seg_width", sw_s,
-                        "det_depth", dd_s,
+                        "det_depth", dd_s, "input_content", content_s,
                         "padding", net->opts.standard_padding ? "standard" : "explicit", NULL};
   int k = 0;
   while (meta[k]) k++;
@@ -385,6 +386,7 @@ void fb_weights_build_opts(const fb_st_file *f, fb_build_opts *b) {
   if ((v = fb_st_meta(f, "det_width"))) b->det_width = atoi(v);
   if ((v = fb_st_meta(f, "seg_width"))) b->seg_width = atoi(v);
   if ((v = fb_st_meta(f, "det_depth"))) b->det_depth = atoi(v);
+  if ((v = fb_st_meta(f, "input_content"))) b->input_content = atoi(v);
   if ((v = fb_st_meta(f, "padding"))) b->standard_padding = strcmp(v, "standard") == 0;
 }
 

@@ -18,6 +18,7 @@
 #include "tasks/cls_metrics.h"
 #include "tasks/seg_metrics.h"
 #include "train/checkpoint.h"
+#include "data/augment.h"
 #include "train/guard.h"
 #include "train/ema.h"
 #include "train/schedule.h"
@@ -111,7 +112,13 @@ int fb_mt_fill_batch(fb_net *net, const fb_batch *b, int targets, fb_status *st)
 
 fb_loader *fb_mt_loader_create(const fb_mt_dataset *d, const fb_net *net, int batch, int train,
                                const fb_mt_cfg *c, int threads, fb_status *st) {
-  fb_loader_cfg lc = fb_loader_cfg_default(net->opts.input_size, 3, batch, train);
+  const int S = net->opts.input_size;
+  fb_loader_cfg lc = fb_loader_cfg_default(S, net->opts.in_channels == 1 ? 1 : 3, batch, train);
+  if (lc.channels == 1 && !train) { /* a Fashion-MNIST model: its trainer's framing */
+    lc.mean[0] = FB_FMNIST_MEAN;
+    lc.std[0] = FB_FMNIST_STD;
+    lc.content = net->opts.input_content > 0 ? net->opts.input_content : fb_aug_default(S).content;
+  }
   lc.seed = c ? c->seed : 1;
   lc.threads = threads > 0 ? threads : 1;
   if (train) {

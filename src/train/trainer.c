@@ -220,6 +220,7 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
   fb_arch_free(arch);
   if (!s->net) return -1;
   s->net->labels_json = fmnist_labels_json();
+  s->net->opts.input_content = c->aug.content; /* saved: predict frames images the same way */
   s->net->g.nodes[s->net->loss_node].args.attr.label_smoothing = c->label_smoothing;
   if (fb_net_plan(s->net, c->batch, c->seed, st)) return -1;
   if (open_data(s, st)) return -1;
