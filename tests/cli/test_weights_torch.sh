@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fbnet's saved weights load into the matching PyTorch model
-# (scripts/fbnet_to_torch.py -> bench/torch_model.py, load_state_dict strict)
-# and give the same Fashion-MNIST top-1/top-5 as `fbnet eval`.
+# (scripts/fbnet_to_torch.py, load_state_dict strict) and give the same
+# Fashion-MNIST top-1/top-5 as `fbnet eval` (a 1-channel classifier; every
+# arch and head, output by output: tests/cli/test_torch_any_arch.sh).
 # Skips (exit 0) when /usr/bin/python3 cannot import torch or Fashion-MNIST is
 # not installed.
 set -u
