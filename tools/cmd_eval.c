@@ -12,42 +12,16 @@
 #include "data/formats.h"
 #include "data/labels.h"
 #include "io/safetensors.h"
+#include "model.h"
 #include "nn/net.h"
 #include "train/checkpoint.h"
 #include "train/mt_trainer.h"
 #include "train/trainer.h"
 
-/* What the weights file records: build options (b->tasks = the trained
- * heads), the arch file's JSON text (metadata "arch_json"; NULL for weights
- * written before fbnet stored it) and the label names ("labels"; none for
- * older weights). */
-typedef struct model_meta {
-  fb_build_opts b;
-  char *arch_text;
-  fb_mt_dataset names;
-} model_meta;
-
-static int read_model_meta(const char *path, model_meta *m, fb_status *st) {
-  fb_st_file f;
-  if (fb_safetensors_read(path, &f, st)) return -1;
-  fb_weights_build_opts(&f, &m->b);
-  const char *v = fb_st_meta(&f, "arch_json");
-  m->arch_text = v ? fb_xstrdup(v) : NULL;
-  v = fb_st_meta(&f, "labels");
-  int rc = v ? fb_labels_from_json(v, path, &m->names, st) : 0;
-  fb_st_file_free(&f);
-  return rc;
-}
-
-static void model_meta_free(model_meta *m) {
-  free(m->arch_text);
-  fb_mt_dataset_free(&m->names);
-}
-
-/* The arch from --arch when given, else from the weights' arch_json. */
-static fb_net *build_net(const char *arch_path, const char *arch_text, const fb_build_opts *b,
+/* The network of the weights, planned for inference at `batch`, weights loaded. */
+static fb_net *build_net(const char *arch_path, const tool_model *m, const fb_build_opts *b,
                          int batch, const char *weights, fb_status *st) {
-  fb_arch *arch = arch_path ? fb_arch_load(arch_path, st) : fb_arch_parse(arch_text, weights, st);
+  fb_arch *arch = tool_model_arch(weights, arch_path, m, st);
   if (!arch) return NULL;
   fb_net *net = fb_net_build(arch, b, 1, st);
   fb_arch_free(arch);
@@ -58,11 +32,11 @@ static fb_net *build_net(const char *arch_path, const char *arch_text, const fb_
   return net;
 }
 
-static int eval_fmnist(const char *arch, const char *arch_text, const char *weights,
+static int eval_fmnist(const char *arch, const tool_model *mm, const char *weights,
                        const char *data, fb_build_opts *b, int batch, int limit, int json,
                        fb_status *st) {
   b->in_channels = 1;
-  fb_net *net = build_net(arch, arch_text, b, batch, weights, st);
+  fb_net *net = build_net(arch, mm, b, batch, weights, st);
   if (!net) return -1;
   fb_dataset_u8 test = {0};
   int rc = -1;
@@ -208,23 +182,20 @@ static int load_data(const eval_args *a, int task, int predict, const fb_mt_data
   return 0;
 }
 
-static int eval_formats(const eval_args *a, const char *arch_text, const fb_mt_dataset *model,
-                        int task, fb_build_opts *b, const char *pred_dir, fb_status *st) {
+static int eval_formats(const eval_args *a, const tool_model *mm, int task, fb_build_opts *b,
+                        const char *pred_dir, fb_status *st) {
   if (b->in_channels != 3 && (b->in_channels != 1 || task != FB_TASK_CLS))
     return fb_fail(st, "%s: a %d-channel model has only a classifier (task cls)", a->weights,
                    b->in_channels);
-  if (!(b->tasks & (unsigned)task))
-    return fb_fail(st, "%s: the weights have no %s head (tasks of the model: %s%s%s)", a->weights,
-                   fb_task_name(task), b->tasks & FB_TASK_CLS ? "cls " : "",
-                   b->tasks & FB_TASK_DET ? "det " : "", b->tasks & FB_TASK_SEG ? "seg" : "");
+  if (tool_model_need_task(a->weights, b, (unsigned)task, st)) return -1;
   fb_mt_dataset d;
   memset(&d, 0, sizeof d);
-  if (load_data(a, task, pred_dir != NULL, model, b, &d, st)) {
+  if (load_data(a, task, pred_dir != NULL, &mm->names, b, &d, st)) {
     fb_mt_dataset_free(&d);
     return -1;
   }
   b->tasks = (unsigned)task;
-  fb_net *net = build_net(a->arch, arch_text, b, a->batch, a->weights, st);
+  fb_net *net = build_net(a->arch, mm, b, a->batch, a->weights, st);
   fb_mt_metrics m;
   const fb_eval_opts o = {.threads = a->threads > 0 ? a->threads : 1, .pred_dir = pred_dir,
                           .top_k = a->top_k, .progress = 1};
@@ -243,14 +214,11 @@ static int eval_results_file(const eval_args *a, fb_status *st) {
   int n = 0, rc = -1;
   fb_mt_metrics m;
   if (fb_coco_load(a->gt, NULL, 3, &gt, st)) return -1;
-  if (fb_coco_load_results(a->results, gt.cat_ids, gt.num_cats, &dets, &n, st) == 0 &&
-      fb_eval_det_results(&gt, dets, n, &m, st) == 0) {
-    print_metrics(&m, a->json, NULL);
-    rc = 0;
-  } else if (strncmp(st->msg, "coco eval: ", 11) == 0) {
-    char msg[sizeof st->msg];
-    snprintf(msg, sizeof msg, "%s", st->msg + 11);
-    fb_fail(st, "%s: %s", a->results, msg);
+  if (fb_coco_load_results(a->results, gt.cat_ids, gt.num_cats, &dets, &n, st) == 0) {
+    fb_status ev = {{0}};
+    rc = fb_eval_det_results(&gt, dets, n, &m, &ev);
+    if (rc == 0) print_metrics(&m, a->json, NULL);
+    else fb_fail(st, "%s: %s", a->results, ev.msg); /* the eval's message lacks the file */
   }
   free(dets);
   fb_mt_dataset_free(&gt);
@@ -334,19 +302,15 @@ static int run(int argc, char **argv, int predict) {
   static const int tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
   int task = tasks[a.task];
   fb_status st = {{0}};
-  model_meta mm;
-  memset(&mm, 0, sizeof mm);
-  mm.b = fb_build_opts_default();
-  mm.b.num_classes = FB_FMNIST_CLASSES;
-  if (read_model_meta(a.weights, &mm, &st)) {
+  tool_model mm;
+  if (tool_model_read(a.weights, &mm, &st)) {
     fprintf(stderr, "%s: error: %s\n", cmd, st.msg);
-    model_meta_free(&mm);
+    tool_model_free(&mm);
     return 1;
   }
-  if (!a.arch && !mm.arch_text) {
-    fprintf(stderr, "%s: %s has no arch_json metadata (weights written by an older fbnet): "
-            "pass --arch ARCH with the arch file it was trained from\n", cmd, a.weights);
-    model_meta_free(&mm);
+  if (tool_model_need_arch(a.weights, a.arch, &mm, &st)) {
+    fprintf(stderr, "%s: %s\n", cmd, st.msg);
+    tool_model_free(&mm);
     return 2;
   }
   fb_build_opts *b = &mm.b;
@@ -356,12 +320,11 @@ static int run(int argc, char **argv, int predict) {
   int fmnist = task == FB_TASK_CLS && !a.images && strcmp(a.data, "fashion-mnist") == 0;
   if (fmnist && !predict) {
     b->tasks = FB_TASK_CLS;
-    rc = eval_fmnist(a.arch, mm.arch_text, a.weights, a.data, b, a.batch, a.limit, a.json, &st);
+    rc = eval_fmnist(a.arch, &mm, a.weights, a.data, b, a.batch, a.limit, a.json, &st);
   } else {
-    rc = eval_formats(&a, mm.arch_text, &mm.names, task, b,
-                      predict ? (a.out ? a.out : "preds") : NULL, &st);
+    rc = eval_formats(&a, &mm, task, b, predict ? (a.out ? a.out : "preds") : NULL, &st);
   }
-  model_meta_free(&mm);
+  tool_model_free(&mm);
   if (rc) {
     fprintf(stderr, "%s: error: %s\n", cmd, st.msg);
     return 1;

@@ -26,13 +26,12 @@
 
 #include "args.h"
 #include "commands.h"
+#include "model.h"
 #include "core/fileio.h"
 #include "core/status.h"
-#include "data/fmnist.h"
 #include "io/safetensors.h"
 #include "nn/arch.h"
 #include "nn/net.h"
-#include "train/checkpoint.h"
 
 enum { INFER_MAX_OUTPUTS = 5 };
 #define INFER_MAX_INPUT_BYTES ((size_t)4 << 30)
@@ -89,42 +88,35 @@ typedef struct infer_args {
   int task, threads;
 } infer_args;
 
-static int infer(const infer_args *a, fb_status *st) {
-  fb_st_file f;
-  if (fb_safetensors_read(a->weights, &f, st)) return -1;
-  fb_build_opts b = fb_build_opts_default();
-  b.num_classes = FB_FMNIST_CLASSES; /* as fbnet eval: weights that do not record it */
-  fb_weights_build_opts(&f, &b);
-  const char *fmt = fb_st_meta(&f, "format");
-  const char *v = fb_st_meta(&f, "arch_json");
-  char *arch_text = v ? fb_xstrdup(v) : NULL;
-  int rc = 0;
-  if (fmt && strcmp(fmt, "fbnet-weights-1") != 0)
-    rc = fb_fail(st, "%s: format '%s' (expected fbnet-weights-1; a checkpoint holds optimizer "
-                 "state too: use weights.safetensors)", a->weights, fmt);
-  fb_st_file_free(&f);
-  if (rc == 0 && !a->arch && !arch_text)
-    rc = fb_fail(st, "%s has no arch_json metadata (weights written by an older fbnet): pass "
-                 "--arch ARCH with the arch file it was trained from", a->weights);
+/* The weights' model, the head of --task only when given. */
+static int open_model(const infer_args *a, tool_model *m, fb_status *st) {
+  if (tool_model_read(a->weights, m, st)) return -1;
+  if (m->format && strcmp(m->format, "fbnet-weights-1") != 0)
+    return fb_fail(st, "%s: format '%s' (expected fbnet-weights-1; a checkpoint holds optimizer "
+                   "state too: use weights.safetensors)", a->weights, m->format);
+  if (tool_model_need_arch(a->weights, a->arch, m, st)) return -1;
   static const unsigned tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
-  if (rc == 0 && a->task >= 0) {
-    if (!(b.tasks & tasks[a->task]))
-      rc = fb_fail(st, "%s: the weights have no %s head (tasks of the model: %s%s%s)", a->weights,
-                   fb_task_name(tasks[a->task]), b.tasks & FB_TASK_CLS ? "cls " : "",
-                   b.tasks & FB_TASK_DET ? "det " : "", b.tasks & FB_TASK_SEG ? "seg" : "");
-    b.tasks = tasks[a->task];
-  }
-  if (rc) {
-    free(arch_text);
+  if (a->task < 0) return 0;
+  if (tool_model_need_task(a->weights, &m->b, tasks[a->task], st)) return -1;
+  m->b.tasks = tasks[a->task];
+  return 0;
+}
+
+static int infer(const infer_args *a, fb_status *st) {
+  tool_model m;
+  int rc = 0;
+  if (open_model(a, &m, st)) {
+    tool_model_free(&m);
     return -1;
   }
+  const fb_build_opts b = m.b;
 
   /* the input: a whole number of C x S x S float32 images */
   const size_t per = (size_t)b.in_channels * b.input_size * b.input_size;
   size_t len = 0;
   char *raw = fb_read_file(a->input, INFER_MAX_INPUT_BYTES, &len, st);
   if (!raw) {
-    free(arch_text);
+    tool_model_free(&m);
     return -1;
   }
   fb_net *net = NULL;
@@ -138,7 +130,7 @@ static int infer(const infer_args *a, fb_status *st) {
   }
   const int n = (int)n_img;
 
-  arch = a->arch ? fb_arch_load(a->arch, st) : fb_arch_parse(arch_text, a->weights, st);
+  arch = tool_model_arch(a->weights, a->arch, &m, st);
   if (!arch || !(net = fb_net_build(arch, &b, 1, st)) || fb_net_plan_inference(net, n, st) ||
       fb_safetensors_load_into_ex(&net->g.params, a->weights,
                                   a->task < 0 ? FB_ST_REQUIRE_ALL : 0, st) < 0) {
@@ -220,7 +212,7 @@ done:
   fb_net_free(net);
   fb_arch_free(arch);
   free(raw);
-  free(arch_text);
+  tool_model_free(&m);
   return rc ? -1 : 0;
 }
 
