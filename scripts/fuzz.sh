@@ -20,7 +20,7 @@ for name in "$@"; do
   mkdir -p $B/fuzz $B/corpus/$name $B/findings/$name
   clang -std=c11 -D_GNU_SOURCE -O1 -g -march=x86-64-v3 -fopenmp -Iinclude -Isrc -Itests/fuzz \
     -fsanitize=fuzzer $SAN tests/fuzz/fuzz_$name.c tests/fuzz/fuzz_util.c $B/libfbnet.a \
-    -ldnnl -lcjson -lpng -ljpeg -lz -lm -o "$bin"
+    -ldnnl -lcjson -lpng -ljpeg -lz -lprotobuf-c -lm -o "$bin"
   cp -n tests/fuzz/corpus/$name/* tests/fuzz/regress/$name/* $B/corpus/$name/ 2> /dev/null || true
   echo "fuzz $name: $SECONDS_EACH s"
   if ! (cd $B/findings/$name && ASAN_OPTIONS=detect_leaks=1 "../../../$bin" -max_total_time="$SECONDS_EACH" \

@@ -16,6 +16,12 @@ PKGS=(
   clang                # make fuzz: libFuzzer harnesses of the parsers
   libclang-rt-14-dev   #   (its sanitizer and fuzzer runtimes)
   libomp-14-dev        #   (OpenMP for clang builds)
+  protobuf-c-compiler  # ONNX export: protoc-c generates the ONNX messages' C code
+  libprotobuf-c-dev    #   (protobuf-c runtime)
+  libonnx-dev          #   (onnx.proto, the ONNX format's definition)
+  python3-onnx         # the ONNX checker (tests)
+  nodejs               # onnxruntime-node (npm) runs exported files in the tests
+  npm
 )
 missing=()
 for p in "${PKGS[@]}"; do

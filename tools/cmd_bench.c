@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "args.h"
+#include "io/onnx.h"
 #include "commands.h"
 #include "core/clock.h"
 #include "core/rng.h"
@@ -42,7 +43,7 @@ int cmd_bench(int argc, char **argv) {
   if (argc > 0 && strcmp(argv[0], "search") == 0) return bench_search(argc - 1, argv + 1);
   if (argc > 0 && strcmp(argv[0], "floor") == 0) return bench_floor(argc - 1, argv + 1);
   if (argc > 0 && strcmp(argv[0], "tabular") == 0) return bench_tabular(argc - 1, argv + 1);
-  const char *what = NULL, *arch_path = NULL;
+  const char *what = NULL, *arch_path = NULL, *onnx_path = NULL;
   const char *pos[1];
   int n_pos = 0, input = 224, batch = 32, steps = 10, warmup = 3, threads = 0, forward = 0;
   int padding = 0, profile = 0;
@@ -66,6 +67,8 @@ int cmd_bench(int argc, char **argv) {
        "fp32 peak for --profile (default: measured, as fbnet bench floor)"},
       {"--bandwidth-gbs", ARG_DOUBLE, &bandwidth_gbs, 0, 1e6, NULL,
        "memory bandwidth for --profile (default: measured)"},
+      {"--onnx", ARG_STRING, &onnx_path, 0, 0, NULL,
+       "also write the timed network (its random weights) as ONNX (bench/compare_onnx.sh)"},
   };
   const arg_spec spec = {"fbnet bench train --arch ARCH [options]   (also: fbnet bench search|floor --help)",
                          "Times training steps (forward, loss, backward, SGD step) on random "
@@ -123,6 +126,11 @@ int cmd_bench(int argc, char **argv) {
   fprintf(stderr, "fbnet bench: %s input %d batch %d width %.2f %s: %.4f s/step median, %.4f "
           "mean, %.4f best, %d threads\n", net->name, input, batch, b.width,
           forward ? "forward" : "train", median, mean, best, omp_get_max_threads());
+  if (onnx_path && fb_onnx_export(net, onnx_path, NULL, &st)) {
+    fprintf(stderr, "fbnet bench: error: %s\n", st.msg);
+    fb_net_free(net);
+    return 1;
+  }
   printf("{\"sec_per_step\": %.6f, \"mean_sec_per_step\": %.6f, \"best_sec_per_step\": %.6f, "
          "\"images_per_sec\": %.2f, \"threads\": %d}\n", median, mean, best, batch / median,
          omp_get_max_threads());

@@ -29,6 +29,8 @@ int cmd_data(int argc, char **argv); /* fbnet data scenes --out DIR [options] */
 int cmd_predict(int argc, char **argv);
 /* fbnet infer --weights W --input X.f32 --out DIR: raw head outputs (tools/cmd_infer.c) */
 int cmd_infer(int argc, char **argv);
+/* fbnet export --weights W --onnx OUT.onnx: ONNX for deployment (tools/cmd_export.c) */
+int cmd_export(int argc, char **argv);
 /* fbnet label --det-teacher W --seg-teacher W --images DIR --out OUT [options]:
  * the proxy multi-task data set (docs/method.md section 5, docs/proxy-data.md) */
 int cmd_label(int argc, char **argv);

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"train", cmd_train, "train an arch file on a task (cls, det, seg)"},
     {"eval", cmd_eval, "evaluate saved weights (top-1/top-5, COCO AP, mIoU)"},
     {"infer", cmd_infer, "raw head outputs on a raw float32 tensor (runtime comparisons)"},
+    {"export", cmd_export, "saved weights as an ONNX file (BN folded, dynamic batch)"},
     {"predict", cmd_predict, "write predictions (COCO results JSON, PNG masks, CSV)"},
     {"label", cmd_label, "pseudo-label an image folder with det/seg teachers (proxy data)"},
     {"search", cmd_search, "FBNetV5 search: one architecture per task in one run"},
