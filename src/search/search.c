@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/progress.h"
 #include "core/clock.h"
 #include "core/fileio.h"
 #include "core/rng.h"
@@ -422,16 +423,20 @@ static void log_step(const srch *s, const fb_search_step_info *o, double sec) {
   fprintf(f, "}}\n");
 }
 
-static void print_progress(const srch *s, const fb_search_step_info *o, double rate) {
+static void print_progress(const srch *s, fb_progress *pg, double now,
+                           const fb_search_step_info *o, double rate) {
   const fb_searcher *e = &s->e;
   const fb_search_cfg *c = s->c;
-  fprintf(stderr, "step %ld/%ld%s", e->step, c->steps,
-          e->step <= e->warmup_steps ? " (warm-up: weights only)" : "");
-  for (int t = 0; t < e->T; t++)
-    fprintf(stderr, "  %s loss %.3f p>0.5 %d/%d", fb_task_name(e->task[t]), o->loss[t],
-            fb_archdist_num_on(&e->dist, t), e->B);
+  char line[512];
+  int n = snprintf(line, sizeof line, "step %ld/%ld%s", e->step, c->steps,
+                   e->step <= e->warmup_steps ? " (warm-up: weights only)" : "");
+  for (int t = 0; t < e->T && n < (int)sizeof line; t++)
+    n += snprintf(line + n, sizeof line - (size_t)n, "  %s loss %.3f p>0.5 %d/%d",
+                  fb_task_name(e->task[t]), o->loss[t], fb_archdist_num_on(&e->dist, t), e->B);
   const double left = (double)(c->steps - e->step) / (rate > 0 ? rate : 1);
-  fprintf(stderr, "  %.1f img/s  ETA %.0fs\n", rate * c->batch, left);
+  if (n < (int)sizeof line)
+    snprintf(line + n, sizeof line - (size_t)n, "  %.1f img/s  ETA %.0fs", rate * c->batch, left);
+  fb_progress_show(pg, now, (double)e->step / (double)c->steps, line);
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -444,12 +449,11 @@ static void seek_loader(srch *s) {
   for (long k = 0; k < bi; k++) fb_loader_next(s->loader);
 }
 
-static int run_steps(srch *s, fb_status *st) {
+static int run_steps_shown(srch *s, fb_progress *pg, fb_status *st) {
   const fb_search_cfg *c = s->c;
   fb_searcher *e = &s->e;
   const double t0 = fb_now_sec();
   const long step0 = e->step;
-  double last_print = t0;
   seek_loader(s);
   while (e->step < c->steps) {
     if (e->step % s->steps_per_epoch == 0 && e->step != step0) seek_loader(s);
@@ -460,16 +464,15 @@ static int run_steps(srch *s, fb_status *st) {
     if (fb_searcher_step(e, b, &o, st)) return -1;
     log_step(s, &o, fb_now_sec() - ts);
     const double t = fb_now_sec();
-    if (!c->quiet && (t - last_print > 10.0 || e->step == c->steps || e->step == step0 + 1)) {
-      print_progress(s, &o, (double)(e->step - step0) / (t - t0));
-      last_print = t;
-    }
+    if (!c->quiet && fb_progress_due(pg, t, e->step == c->steps || e->step == step0 + 1))
+      print_progress(s, pg, t, &o, (double)(e->step - step0) / (t - t0));
     const int stop = c->stop_after > 0 && e->step - step0 >= c->stop_after;
     if (e->step % c->ckpt_every == 0 || e->step == c->steps || stop) {
       fflush(s->log);
       if (save_checkpoint(s, st)) return -1;
     }
     if (stop && e->step < c->steps) {
+      fb_progress_end(pg);
       if (!c->quiet)
         fprintf(stderr, "stopped after %ld steps at step %ld (--stop-after); continue with "
                 "--resume\n", c->stop_after, e->step);
@@ -478,6 +481,15 @@ static int run_steps(srch *s, fb_status *st) {
   }
   fflush(s->log);
   return 0;
+}
+
+/* The steps with their progress bar, which ends before anything else is printed. */
+static int run_steps(srch *s, fb_status *st) {
+  fb_progress pg;
+  fb_progress_init(&pg, stderr);
+  const int rc = run_steps_shown(s, &pg, st);
+  fb_progress_end(&pg);
+  return rc;
 }
 
 static void teardown(srch *s) {

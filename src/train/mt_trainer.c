@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/progress.h"
 #include "core/clock.h"
 #include "core/fileio.h"
 #include "core/status.h"
@@ -229,11 +230,11 @@ static double mt_eta(const mt_state *s) {
   return (rate > 0 ? left / rate : 0) + (c->epochs - s->epoch) * s->eval_sec;
 }
 
-static double mt_epoch(mt_state *s, fb_status *st) {
+static double mt_epoch_shown(mt_state *s, fb_progress *pg, fb_status *st) {
   const fb_mt_cfg *c = s->cfg;
   fb_params *p = &s->net->g.params;
   fb_loader_start_epoch(s->loader, s->epoch);
-  double loss_sum = 0, last_print = fb_now_sec();
+  double loss_sum = 0;
   long i = 0;
   const fb_batch *b;
   double ts = fb_now_sec();
@@ -259,14 +260,25 @@ static double mt_epoch(mt_state *s, fb_status *st) {
     double t = fb_now_sec();
     s->train_sec += t - ts;
     ts = t;
-    if (!c->quiet && (t - last_print > 10.0 || i == s->steps_per_epoch)) {
-      fprintf(stderr, "epoch %d/%d  step %ld/%ld  loss %.4f  lr %.5f  %.0f img/s  ETA %.0fs\n",
-              s->epoch + 1, c->epochs, i, s->steps_per_epoch, loss_sum / i, lr,
-              (double)(s->step - s->step0) * c->batch / s->train_sec, mt_eta(s));
-      last_print = t;
+    if (!c->quiet && fb_progress_due(pg, t, i == s->steps_per_epoch)) {
+      char line[256];
+      snprintf(line, sizeof line, "epoch %d/%d  step %ld/%ld  loss %.4f  lr %.5f  %.0f img/s  "
+               "ETA %.0fs", s->epoch + 1, c->epochs, i, s->steps_per_epoch, loss_sum / i, lr,
+               (double)(s->step - s->step0) * c->batch / s->train_sec, mt_eta(s));
+      fb_progress_show(pg, t, (double)s->step / ((double)s->steps_per_epoch * c->epochs), line);
     }
   }
   return loss_sum / (i > 0 ? i : 1);
+}
+
+/* One epoch with its progress bar, which ends before anything else is printed. */
+static double mt_epoch(mt_state *s, fb_status *st) {
+  fb_progress pg;
+  fb_progress_init(&pg, stderr);
+  pg.last = fb_now_sec();
+  const double loss = mt_epoch_shown(s, &pg, st);
+  fb_progress_end(&pg);
+  return loss;
 }
 
 static int mt_eval(mt_state *s, fb_mt_metrics *m, fb_status *st) {

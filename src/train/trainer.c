@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/progress.h"
 #include "core/clock.h"
 #include "core/fileio.h"
 #include "data/labels.h"
@@ -113,13 +114,14 @@ static int open_data(train_state *s, fb_status *st) {
   return 0;
 }
 
-static void progress_line(const train_state *s, long step_in_epoch, double loss, double lr,
-                          double img_per_sec, double eta) {
-  char eta_s[32];
+static void progress_line(const train_state *s, fb_progress *pg, double now, long step_in_epoch,
+                          double loss, double lr, double img_per_sec, double eta) {
+  char eta_s[32], line[256];
   format_duration(eta, eta_s, sizeof eta_s);
-  fprintf(stderr, "epoch %d/%d  step %ld/%ld  loss %.4f  lr %.4f  %.0f img/s  ETA %s\n",
-          s->epoch + 1, s->cfg->epochs, step_in_epoch, s->steps_per_epoch, loss, lr, img_per_sec,
-          eta_s);
+  snprintf(line, sizeof line, "epoch %d/%d  step %ld/%ld  loss %.4f  lr %.4f  %.0f img/s  ETA %s",
+           s->epoch + 1, s->cfg->epochs, step_in_epoch, s->steps_per_epoch, loss, lr, img_per_sec,
+           eta_s);
+  fb_progress_show(pg, now, (double)s->step / ((double)s->steps_per_epoch * s->cfg->epochs), line);
 }
 
 /* One epoch of SGD; returns the mean training loss or NAN after an error. */
@@ -131,7 +133,10 @@ static double train_epoch(train_state *s, double t_run_start, long steps_at_star
   fb_epoch_perm(perm, n, c->seed, s->epoch);
   fb_rng rng;
   fb_rng_seed(&rng, c->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)s->epoch + 1);
-  double loss_sum = 0, last_print = fb_now_sec();
+  double loss_sum = 0;
+  fb_progress pg;
+  fb_progress_init(&pg, stderr);
+  pg.last = fb_now_sec();
   for (long i = 0; i < s->steps_per_epoch; i++) {
     if (fb_aug_batch(&c->aug, &s->train, perm + i * c->batch, c->batch, 1, &rng,
                      fb_net_input(s->net), fb_net_labels(s->net), st))
@@ -153,17 +158,18 @@ static double train_epoch(train_state *s, double t_run_start, long steps_at_star
     s->step++;
     loss_sum += loss;
     double t = fb_now_sec();
-    if (!c->quiet && (t - last_print > 10.0 || i + 1 == s->steps_per_epoch)) {
+    if (!c->quiet && fb_progress_due(&pg, t, i + 1 == s->steps_per_epoch)) {
       double done = (double)(s->step - steps_at_start);
       double rate = done / (t - t_run_start);
       double left = (double)s->steps_per_epoch * c->epochs - s->step;
-      progress_line(s, i + 1, loss_sum / (i + 1), lr, rate * c->batch, left / rate);
-      last_print = t;
+      progress_line(s, &pg, t, i + 1, loss_sum / (i + 1), lr, rate * c->batch, left / rate);
     }
   }
+  fb_progress_end(&pg);
   free(perm);
   return loss_sum / s->steps_per_epoch;
 fail:
+  fb_progress_end(&pg);
   free(perm);
   return NAN;
 }
