@@ -55,7 +55,7 @@ $(BUILD)/gen/onnx.pb-c.h: $(ONNX_PROTO)
 $(BUILD)/gen/onnx.pb-c.c: $(BUILD)/gen/onnx.pb-c.h
 $(BUILD)/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c
 	$(CC) $(CFLAGS) -c $< -o $@
-$(BUILD)/src/io/onnx.o: $(BUILD)/gen/onnx.pb-c.h
+$(BUILD)/src/io/onnx.o $(BUILD)/tests/test_onnx.o: $(BUILD)/gen/onnx.pb-c.h
 
 $(BUILD)/libfbnet.a: $(LIB_OBJ)
 	ar rcs $@ $^

@@ -461,7 +461,8 @@ static int emit_all(ox *o) {
     const fb_node *nd = &g->nodes[i];
     if (!o->live[i] || !nd->op || o->absorbed[i]) continue;
     if (nd->op->is_loss)
-      return fb_fail(o->st, "onnx export: output depends on loss node %s", nd->name);
+      return fb_fail(o->st, "onnx export: node %s: op '%s' is a loss; an output depends on it",
+                     nd->name, nd->op->name);
     ox_emit_fn emit = find_emitter(nd->op->name);
     if (!emit)
       return fb_fail(o->st, "onnx export: node %s: op '%s' has no ONNX form in fbnet's exporter",
