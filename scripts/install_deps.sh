@@ -20,9 +20,12 @@ PKGS=(
   libprotobuf-c-dev    #   (protobuf-c runtime)
   libonnx-dev          #   (onnx.proto, the ONNX format's definition)
   python3-onnx         # the ONNX checker (tests)
-  nodejs               # onnxruntime-node (npm) runs exported files in the tests
-  npm
 )
+# onnxruntime-node (npm) runs exported files in the tests. Many machines carry
+# Node.js from elsewhere (nodesource bundles npm, and Debian's npm conflicts
+# with it): ask Debian only for what is not already on the PATH.
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
