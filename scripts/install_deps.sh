@@ -16,6 +16,7 @@ PKGS=(
   clang                # make fuzz: libFuzzer harnesses of the parsers
   libclang-rt-14-dev   #   (its sanitizer and fuzzer runtimes)
   libomp-14-dev        #   (OpenMP for clang builds)
+  chromium             # tests/cli/test_report.sh renders fbnet report pages headless
 )
 missing=()
 for p in "${PKGS[@]}"; do

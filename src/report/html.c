@@ -33,7 +33,9 @@ static const char *page_script =
     "document.getElementById('mark-summary').textContent=out.join('\\n');})();";
 
 static void missing(FILE *f, const char *id, const char *what) {
-  fprintf(f, "<p class=\"missing\" data-missing=\"%s\">%s: not yet written</p>\n", id, what);
+  fprintf(f, "<p class=\"missing\" data-missing=\"%s\">", id);
+  fb_html_escape(f, what);
+  fprintf(f, ": not yet written</p>\n");
 }
 
 /* ---- bit probabilities ----------------------------------------------------- */
