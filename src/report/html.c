@@ -92,12 +92,14 @@ static void probs_section(FILE *f, const fb_report_run *r) {
 /* ---- architectures --------------------------------------------------------- */
 
 static void arch_section(FILE *f, const fb_report_run *r) {
-  fprintf(f, "<h2 id=\"arch\">Derived architectures on the supernet</h2>\n"
-          "<p class=\"note\">Supernet %s. Rows are paths (path 0: the highest resolution; each "
+  fprintf(f, "<h2 id=\"arch\">Derived architectures on the supernet</h2>\n<p class=\"note\">"
+          "Supernet ");
+  fb_html_escape(f, r->supernet_name[0] ? r->supernet_name : "unknown");
+  fprintf(f, ". Rows are paths (path 0: the highest resolution; each "
           "path below runs at half the resolution of the one above), stages go left to right: "
           "the block that opens a path (round box), the block copies of every path, then the "
           "stage's fusion terms T(from&rarr;to) as slanted strokes. Hover for the bit's name "
-          "and each task's p(keep).</p>\n", r->supernet_name[0] ? r->supernet_name : "unknown");
+          "and each task's p(keep).</p>\n");
   for (int t = 0; t < r->n_tasks; t++) {
     const fb_report_task *k = &r->task[t];
     char id[32], title[160];
@@ -105,8 +107,9 @@ static void arch_section(FILE *f, const fb_report_run *r) {
     if (!k->arch_src[0]) {
       missing(f, id, "derived architecture (RUN/<task>.json)");
     } else if (!k->state) {
-      fprintf(f, "<p class=\"missing\" data-missing=\"%s\">%s: the supernet %s</p>\n", id,
-              k->name, r->supernet_note);
+      fprintf(f, "<p class=\"missing\" data-missing=\"%s\">%s: the supernet ", id, k->name);
+      fb_html_escape(f, r->supernet_note[0] ? r->supernet_note : "has no head for this task");
+      fprintf(f, "</p>\n");
     } else {
       snprintf(title, sizeof title, "%s: derived architecture (from %s)", k->name, k->arch_src);
       fb_report_draw_arch(f, r, id, title, k->state, k->task);
@@ -211,7 +214,7 @@ static void add_task_series(plot_set *ps, const fb_run_log *l, int t, double *y,
     s.y = ps->tmp[ps->n_tmp++] = moving_mean(y, l->n_steps, w);
     s.width = 2;
   }
-  snprintf(ps->names[ps->n], sizeof ps->names[0], "%s%s", name, w > 1 ? " (mean)" : "");
+  snprintf(ps->names[ps->n], sizeof ps->names[0], "%s", name);
   s.name = ps->names[ps->n];
   ps->s[ps->n++] = s;
 }
@@ -311,7 +314,7 @@ static void macs_section(FILE *f, const fb_report_run *r) {
     ps.n++;
   }
   const fb_svg_plot p = {.id = "macs", .title = "MACs per step", .xlabel = "step",
-                         .ylabel = "MACs (millions)"};
+                         .ylabel = "MACs (millions)", .y_from_zero = 1};
   fb_svg_lines(f, &p, ps.s, ps.n);
   plot_set_free(&ps);
 }
@@ -325,7 +328,9 @@ static void quality_section(FILE *f, const fb_quality *q) {
   fprintf(f, "<h2 id=\"quality\">Retrained metric against MACs</h2>\n<p class=\"note\">From "
           "scripts/search_quality.sh: every network retrained with the same recipe (means over "
           "seeds); the baseline at the searched MACs is interpolated between the widths "
-          "below and above it.%s%s</p>\n", q->note[0] ? " " : "", q->note);
+          "below and above it. ");
+  fb_html_escape(f, q->note);
+  fprintf(f, "</p>\n");
   for (int t = 0; t < q->n_tasks; t++) {
     const fb_quality_task *k = &q->task[t];
     fb_svg_series s[FB_Q_N_SETS];
@@ -351,7 +356,7 @@ static void summary_section(FILE *f, const fb_report_run *r) {
   fprintf(f, "</code>: %d log lines (steps %.0f to %.0f), %d tasks, %d searchable bits. ",
           l->n_steps, l->n_steps ? l->step[0] : 0, l->n_steps ? l->step[l->n_steps - 1] : 0,
           r->n_tasks, r->n_bits);
-  if (r->has_summary) fprintf(f, "Finished: summary.json after %ld steps.", r->steps);
+  if (r->has_summary) fprintf(f, "Finished: summary.json after %d steps.", r->steps);
   else fprintf(f, "<span class=\"missing\">summary.json: not yet written</span> (a run in "
                "progress, or stopped before its end).");
   if (l->partial_line) fprintf(f, " The log's last line is incomplete (being written) and left out.");
@@ -359,8 +364,10 @@ static void summary_section(FILE *f, const fb_report_run *r) {
           "<th>MACs (M)</th><th>params (M)</th><th>bits kept</th><th>bits decided</th></tr>\n");
   for (int t = 0; t < r->n_tasks; t++) {
     const fb_report_task *k = &r->task[t];
-    fprintf(f, "<tr><td class=\"l\">%s</td><td class=\"l\">%s</td>", k->name,
-            k->arch_src[0] ? k->arch_src : "<span class=\"missing\">not yet written</span>");
+    fprintf(f, "<tr><td class=\"l\">%s</td><td class=\"l\">", k->name);
+    if (k->arch_src[0]) fb_html_escape(f, k->arch_src);
+    else fprintf(f, "<span class=\"missing\">not yet written</span>");
+    fprintf(f, "</td>");
     if (k->has_summary)
       fprintf(f, "<td>%.3f</td><td>%.4f</td><td>%d/%d</td><td>%d/%d</td></tr>\n", k->macs / 1e6,
               k->params / 1e6, k->bits_kept, r->n_bits, k->bits_decided, r->n_bits);

@@ -149,8 +149,8 @@ int fb_quality_read(const char *qdir, fb_quality *q, fb_status *st) {
     rc = fb_fail(st, "%s: no object \"tasks\" (not written by bench/quality_report.py?)", path);
   const cJSON *t;
   cJSON_ArrayForEach(t, tasks) {
-    if (rc || q->n_tasks == FB_REPORT_MAX_TASKS || strlen(t->string) >= 8) break;
-    rc = read_task(q, root, t, qdir, st);
+    if (rc || q->n_tasks == FB_REPORT_MAX_TASKS) break;
+    if (fb_report_name_ok(t->string)) rc = read_task(q, root, t, qdir, st);
   }
   cJSON_Delete(root);
   free(path);

@@ -36,6 +36,9 @@ typedef struct fb_run_log {
   int partial_line;  /* 1: the last line had no newline and did not parse (ignored) */
 } fb_run_log;
 
+/* 1 when s can name a task: 1 to 7 letters, digits or '_' (safe in HTML). */
+int fb_report_name_ok(const char *s);
+
 /* Reads path; -1 with "PATH: cannot open (...)" or "PATH:LINE: ..." when a
  * complete line is not a log entry. */
 int fb_run_log_read(const char *path, fb_run_log *log, fb_status *st);
@@ -62,7 +65,7 @@ typedef struct fb_report_run {
   char dir[512];
   fb_run_log log;
   int has_summary;
-  long steps;           /* summary.json */
+  int steps;            /* summary.json */
   double threshold;
   char supernet_name[512]; /* from summary.json or a derived file; "" when unknown */
   int input_size;          /* the search's input size and width (derived files) */

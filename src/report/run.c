@@ -32,6 +32,12 @@ static double num(const cJSON *o, const char *key, double dflt) {
   return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
+/* An integral number in [lo, hi] under key, else dflt. */
+static int num_int(const cJSON *o, const char *key, int lo, int hi, int dflt) {
+  int v;
+  return fb_json_int_in_range(cJSON_GetObjectItemCaseSensitive(o, key), lo, hi, &v) ? dflt : v;
+}
+
 static unsigned task_bit(const char *name) {
   return strcmp(name, "cls") == 0 ? FB_TASK_CLS : strcmp(name, "det") == 0 ? FB_TASK_DET
        : strcmp(name, "seg") == 0 ? FB_TASK_SEG : 0;
@@ -57,7 +63,7 @@ static void set_supernet(fb_report_run *r, const cJSON *name) {
 /* summary.json's numbers for each task it lists. */
 static void take_summary(fb_report_run *r, const cJSON *s) {
   r->has_summary = 1;
-  r->steps = (long)num(s, "steps", 0);
+  r->steps = num_int(s, "steps", 0, 2147483647, 0);
   r->threshold = num(s, "threshold", 0.5);
   set_supernet(r, cJSON_GetObjectItemCaseSensitive(s, "supernet"));
   for (int t = 0; t < r->n_tasks; t++) {
@@ -68,8 +74,8 @@ static void take_summary(fb_report_run *r, const cJSON *s) {
     k->has_summary = 1;
     k->macs = num(x, "macs", NAN);
     k->params = num(x, "params", NAN);
-    k->bits_kept = (int)num(x, "bits_kept", -1);
-    k->bits_decided = (int)num(x, "bits_decided", -1);
+    k->bits_kept = num_int(x, "bits_kept", 0, r->n_bits, -1);
+    k->bits_decided = num_int(x, "bits_decided", 0, r->n_bits, -1);
     if (!k->probs) k->probs = probs_of(cJSON_GetObjectItemCaseSensitive(x, "probs"), r->n_bits);
   }
 }
@@ -94,7 +100,7 @@ static int take_derived(fb_report_run *r, fb_report_task *k, fb_status *st) {
     free(k->probs);
     k->probs = probs_of(cJSON_GetObjectItemCaseSensitive(d, "probs"), r->n_bits);
     set_supernet(r, cJSON_GetObjectItemCaseSensitive(d, "supernet"));
-    r->input_size = (int)num(d, "search_input_size", r->input_size);
+    r->input_size = num_int(d, "search_input_size", 32, 4096, r->input_size);
     r->width = num(d, "search_width", r->width);
   }
   cJSON_Delete(a);
@@ -104,14 +110,14 @@ static int take_derived(fb_report_run *r, fb_report_task *k, fb_status *st) {
 /* The tasks and bits: the log's, else summary.json's. */
 static void task_list(fb_report_run *r, const cJSON *summary) {
   const fb_run_log *l = &r->log;
-  r->n_bits = l->n_bits ? l->n_bits : (int)num(summary, "bits", 0);
+  r->n_bits = l->n_bits ? l->n_bits : num_int(summary, "bits", 1, 100000, 0);
   r->n_tasks = 0;
   if (l->n_tasks) {
     for (int t = 0; t < l->n_tasks; t++) snprintf(r->task[r->n_tasks++].name, 8, "%s", l->task[t]);
   } else {
     const cJSON *x;
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(summary, "tasks"))
-      if (r->n_tasks < FB_REPORT_MAX_TASKS && strlen(x->string) < 8)
+      if (r->n_tasks < FB_REPORT_MAX_TASKS && fb_report_name_ok(x->string))
         snprintf(r->task[r->n_tasks++].name, 8, "%s", x->string);
   }
   for (int t = 0; t < r->n_tasks; t++) r->task[t].task = task_bit(r->task[t].name);
@@ -128,7 +134,7 @@ static void build_supernet(fb_report_run *r, const cJSON *summary) {
   fb_status st = {{0}};
   fb_arch *a = fb_arch_load(r->supernet_name, &st);
   fb_build_opts o = fb_build_opts_default();
-  o.input_size = (int)num(summary, "input_size", r->input_size);
+  o.input_size = num_int(summary, "input_size", 32, 4096, r->input_size);
   o.width = num(summary, "width", r->width > 0 ? r->width : 1.0);
   o.standard_padding = 1;
   o.num_cats = o.num_seg_classes = 10; /* any: heads are drawn, not built for data */

@@ -1,6 +1,7 @@
 /* Reading a search's per-step log, RUN/search.jsonl (report/report.h; the
  * writer is log_step in src/search/search.c). */
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +14,23 @@
 
 const char *const fb_log_keys[FB_LOG_N_KEYS] = {"loss", "rho", "penalty", "macs", "baseline"};
 
+int fb_report_name_ok(const char *s) {
+  const size_t n = strlen(s);
+  if (n == 0 || n >= 8) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)s[i]) && s[i] != '_') return 0;
+  return 1;
+}
+
 /* The first line fixes the tasks (the keys of "probs", in order) and bits. */
 static int log_shape(const cJSON *probs, fb_run_log *log, const char *where, fb_status *st) {
   const cJSON *t;
   cJSON_ArrayForEach(t, probs) {
     if (log->n_tasks == FB_REPORT_MAX_TASKS)
       return fb_fail(st, "%s: \"probs\" has more than %d tasks", where, FB_REPORT_MAX_TASKS);
-    if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) < 1 || strlen(t->string) >= 8)
+    if (!fb_report_name_ok(t->string))
+      return fb_fail(st, "%s: \"probs\" has a key that is not a task name (cls, det, seg)", where);
+    if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) < 1)
       return fb_fail(st, "%s: \"probs\".\"%s\" is not an array of probabilities", where,
                      t->string);
     snprintf(log->task[log->n_tasks++], 8, "%s", t->string);

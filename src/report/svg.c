@@ -8,11 +8,10 @@
 #include <string.h>
 
 /* The plot box in px (margins L, R, T, B of a W x H figure) and the data
- * range it shows; y values are log10'd first when log_y. */
+ * range it shows. */
 typedef struct axes {
   double x0, x1, y0, y1;
   int W, H, L, R, T, B;
-  int log_y;
 } axes;
 
 static double ax_px(const axes *a, double x) {
@@ -67,21 +66,16 @@ static void pad_range(double *lo, double *hi) {
   }
 }
 
-static double y_value(const axes *a, double y) {
-  if (!a->log_y) return y;
-  return y > 0 ? log10(y) : NAN;
-}
-
 static void data_range(axes *a, const fb_svg_plot *p, const fb_svg_series *s, int n) {
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   for (int k = 0; k < n; k++)
     for (int i = 0; i < s[k].n; i++) {
-      const double y = y_value(a, s[k].y[i]);
+      const double y = s[k].y[i];
       if (!isfinite(y) || !isfinite(s[k].x[i])) continue;
       x0 = fmin(x0, s[k].x[i]), x1 = fmax(x1, s[k].x[i]);
       y0 = fmin(y0, y), y1 = fmax(y1, y);
     }
-  if (p->y_from_zero && !a->log_y && y0 <= y1) y0 = fmin(y0, 0), y1 = fmax(y1, 0);
+  if (p->y_from_zero && y0 <= y1) y0 = fmin(y0, 0), y1 = fmax(y1, 0);
   pad_range(&x0, &x1);
   pad_range(&y0, &y1);
   const double m = 0.05 * (y1 - y0);
@@ -93,7 +87,6 @@ static axes axes_for(const fb_svg_plot *p, int left, int right) {
   a.W = p->width > 0 ? p->width : 540;
   a.H = p->height > 0 ? p->height : 300;
   a.L = left, a.R = right, a.T = 30, a.B = 42;
-  a.log_y = p->log_y;
   return a;
 }
 
@@ -108,9 +101,9 @@ static void open_svg(FILE *f, const fb_svg_plot *p, const axes *a) {
   fprintf(f, "</text>\n");
 }
 
-static void tick_label(FILE *f, double v, int log_y) {
+static void tick_label(FILE *f, double v) {
   char b[32];
-  snprintf(b, sizeof b, "%.4g", log_y ? pow(10, v) : v);
+  snprintf(b, sizeof b, "%.4g", v);
   if (strcmp(b, "-0") == 0) strcpy(b, "0");
   fputs(b, f);
 }
@@ -122,11 +115,12 @@ static void x_axis(FILE *f, const axes *a, double x0, double x1, double px0, dou
   fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#444\"/>\n", a->L, yb,
           a->W - a->R, yb);
   const double st = nice_step(x1 - x0, 6);
-  for (double t = ceil(x0 / st) * st; t <= x1 + 1e-9 * st; t += st) {
+  int n = 0; /* (at most 20 ticks, whatever the rounding of huge values) */
+  for (double t = ceil(x0 / st) * st; t <= x1 + 1e-9 * st && n < 20; t += st, n++) {
     const double px = x1 > x0 ? px0 + (t - x0) / (x1 - x0) * (px1 - px0) : px0;
     fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#444\"/>"
             "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", px, yb, px, yb + 4, px, yb + 16);
-    tick_label(f, t, 0);
+    tick_label(f, t);
     fprintf(f, "</text>\n");
   }
   fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (a->L + a->W - a->R) / 2,
@@ -139,12 +133,13 @@ static void y_axis(FILE *f, const axes *a, const char *label) {
   fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#444\"/>\n", a->L, a->T,
           a->L, a->H - a->B);
   const double st = nice_step(a->y1 - a->y0, 5);
-  for (double t = ceil(a->y0 / st) * st; t <= a->y1 + 1e-9 * st; t += st) {
+  int n = 0;
+  for (double t = ceil(a->y0 / st) * st; t <= a->y1 + 1e-9 * st && n < 20; t += st, n++) {
     const double py = ax_py(a, t);
     fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
             "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">", a->L, py, a->W - a->R, py,
             a->L - 4, py + 4);
-    tick_label(f, t, a->log_y);
+    tick_label(f, t);
     fprintf(f, "</text>\n");
   }
   fprintf(f, "<text transform=\"translate(12 %d) rotate(-90)\" text-anchor=\"middle\">",
@@ -184,7 +179,7 @@ static void open_polyline(FILE *f, const fb_svg_series *s) {
 static void polyline(FILE *f, const axes *a, const fb_svg_series *s) {
   int open = 0, pts = 0;
   for (int i = 0; i <= s->n; i++) {
-    const double y = i < s->n ? y_value(a, s->y[i]) : NAN;
+    const double y = i < s->n ? s->y[i] : NAN;
     if (!isfinite(y) || !isfinite(s->x[i])) { /* (i == n: y is NAN) */
       if (open) fprintf(f, "\"/>\n");
       open = pts = 0;
@@ -193,7 +188,7 @@ static void polyline(FILE *f, const axes *a, const fb_svg_series *s) {
     if (!open) open_polyline(f, s), open = 1;
     const double px = ax_px(a, s->x[i]), py = ax_py(a, y);
     fprintf(f, "%s%.1f,%.1f", pts ? " " : "", px, py);
-    if (++pts == 1 && (i + 1 >= s->n || !isfinite(y_value(a, s->y[i + 1]))))
+    if (++pts == 1 && (i + 1 >= s->n || !isfinite(s->y[i + 1])))
       fprintf(f, " %.1f,%.1f", px + 0.5, py); /* a lone point still shows */
   }
 }
@@ -215,7 +210,7 @@ void fb_svg_scatter(FILE *f, const fb_svg_plot *p, const fb_svg_series *s, int n
   frame(f, p, &a);
   for (int k = 0; k < n; k++)
     for (int i = 0; i < s[k].n; i++) {
-      const double y = y_value(&a, s[k].y[i]);
+      const double y = s[k].y[i];
       if (!isfinite(y) || !isfinite(s[k].x[i])) continue;
       fprintf(f, "<circle class=\"mark\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.2g\" ",
               ax_px(&a, s[k].x[i]), ax_py(&a, y), s[k].width > 0 ? s[k].width : 5);

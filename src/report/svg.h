@@ -24,7 +24,6 @@ typedef struct fb_svg_plot {
   const char *id;     /* data-plot attribute, e.g. "losses" */
   const char *title, *xlabel, *ylabel;
   int width, height;  /* px; 0: 540 x 300 */
-  int log_y;          /* log10 y axis (values <= 0 are left out) */
   int y_from_zero;    /* the y range includes 0 */
 } fb_svg_plot;
 

@@ -14,15 +14,7 @@ if ! command -v chromium > /dev/null; then
   echo "skip: chromium not installed (scripts/install_deps.sh)"; exit 0
 fi
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-"$FBNET" data scenes --out "$tmp/sc" --train 64 --val 16 --proxy 48 --quiet --threads 2 \
-  || { echo "FAIL: scenes"; exit 1; }
-T=(--arch archs/fbnetv3_a.json --width 0.25 --batch 16 --epochs 1 --threads 2 --quiet --ema 0)
-"$FBNET" train --task det "${T[@]}" --data "$tmp/sc/det" --out "$tmp/tdet" > /dev/null &&
-"$FBNET" train --task seg "${T[@]}" --data "$tmp/sc/seg" --out "$tmp/tseg" > /dev/null ||
-  { echo "FAIL: teachers"; exit 1; }
-"$FBNET" label --det-teacher "$tmp/tdet/weights.safetensors" --seg-teacher "$tmp/tseg/weights.safetensors" \
-  --images "$tmp/sc/proxy/train" --out "$tmp/proxy" --score-thresh 0.05 --quiet > /dev/null \
-  || { echo "FAIL: label"; exit 1; }
+tiny_proxy
 FBNET="$FBNET" bash scripts/search_quality.sh "$tmp/sc" "$tmp/proxy" "$tmp/sc/cls" "$tmp/q" \
   --steps 8 --batch 8 --width 0.25 --input 32 --epochs 1 --seeds 1 --random 2 \
   --random-seeds 1 --jobs 2 > /dev/null 2> "$tmp/err" \
