@@ -10,6 +10,7 @@
 #include "core/fileio.h"
 #include "core/jsonutil.h"
 #include "core/status.h"
+#include "io/safetensors.h"
 #include "nn/multipath.h"
 #include "nn/net.h"
 #include "report/report.h"
@@ -123,6 +124,23 @@ static void task_list(fb_report_run *r, const cJSON *summary) {
   for (int t = 0; t < r->n_tasks; t++) r->task[t].task = task_bit(r->task[t].name);
 }
 
+/* The supernet's arch: the file the run names, else the arch text saved in
+ * RUN/supernet.safetensors (a relative name read from another directory);
+ * st says why the named one failed. */
+static fb_arch *supernet_arch(const fb_report_run *r, fb_status *st) {
+  fb_arch *a = fb_arch_load(r->supernet_name, st);
+  char *path = fb_path_join(r->dir, "supernet.safetensors");
+  fb_st_file f;
+  fb_status ignore = {{0}};
+  if (!a && access(path, F_OK) == 0 && fb_safetensors_read(path, &f, &ignore) == 0) {
+    const char *text = fb_st_meta(&f, "arch_json");
+    if (text) a = fb_arch_parse(text, path, &ignore);
+    fb_st_file_free(&f);
+  }
+  free(path);
+  return a;
+}
+
 /* The supernet the derived files name, built (not planned) with every
  * task's head at the search's size; a note instead when it cannot be. */
 static void build_supernet(fb_report_run *r, const cJSON *summary) {
@@ -132,7 +150,7 @@ static void build_supernet(fb_report_run *r, const cJSON *summary) {
     return;
   }
   fb_status st = {{0}};
-  fb_arch *a = fb_arch_load(r->supernet_name, &st);
+  fb_arch *a = supernet_arch(r, &st);
   fb_build_opts o = fb_build_opts_default();
   o.input_size = num_int(summary, "input_size", 32, 4096, r->input_size);
   o.width = num(summary, "width", r->width > 0 ? r->width : 1.0);
