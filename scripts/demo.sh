@@ -8,7 +8,8 @@
 #   5. each derived architecture retrained on its own task and evaluated, and
 #      beside it a baseline at the same MACs: the all-kept network of the
 #      space scaled by width (what a user gets without the search);
-#   6. a final table: searched vs baseline per task, bits decided.
+#   6. a final table: searched vs baseline per task, bits decided, and the
+#      search's HTML report (fbnet report: OUT/search/report.html).
 # PRESET=small (default: about 10 minutes on 2 cores; the search only partly
 # converges and says so) or PRESET=full (about 3 hours on 2 cores).
 set -euo pipefail
@@ -132,5 +133,6 @@ for task in cls det seg; do
 done
 echo "(one seed each: the search-quality experiment, docs/search-quality.md, repeats this with seeds and random architectures)"
 echo
-echo "total $(( $(date +%s) - t0 )) s; outputs under $OUT/ (search/: arch files, summary, search.jsonl)"
+echo "search report (open in a browser): $("$FBNET" report "$OUT/search")"
+echo "total $(( $(date +%s) - t0 )) s; outputs under $OUT/ (search/: arch files, summary, search.jsonl, report.html)"
 [ "$PRESET" = full ] || echo "(small preset: short runs; PRESET=full bash scripts/demo.sh for the full recipe)"

@@ -20,6 +20,7 @@ PKGS=(
   libprotobuf-c-dev    #   (protobuf-c runtime)
   libonnx-dev          #   (onnx.proto, the ONNX format's definition)
   python3-onnx         # the ONNX checker (tests)
+  chromium             # tests/cli/test_report.sh renders fbnet report pages headless
 )
 # onnxruntime-node (npm) runs exported files in the tests. Many machines carry
 # Node.js from elsewhere (nodesource bundles npm, and Debian's npm conflicts

@@ -38,6 +38,9 @@ int cmd_label(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 /* fbnet derive --run RUN_DIR --task T: derived arch files, BN re-calibration */
 int cmd_derive(int argc, char **argv);
+/* fbnet report RUN_DIR [--quality QDIR] [--out FILE.html]: one HTML page of a
+ * search run (src/report/report.h) */
+int cmd_report(int argc, char **argv);
 /* "cls,det,seg" -> FB_TASK_* bits, 0 (message printed) when malformed */
 unsigned parse_task_list(const char *s, const char *cmd);
 

@@ -22,6 +22,7 @@ static const command commands[] = {
     {"label", cmd_label, "pseudo-label an image folder with det/seg teachers (proxy data)"},
     {"search", cmd_search, "FBNetV5 search: one architecture per task in one run"},
     {"derive", cmd_derive, "derived arch files from a search; evaluate them with shared weights"},
+    {"report", cmd_report, "one self-contained HTML page of a search run (plots, architectures)"},
     {"flops", cmd_flops, "per-layer shapes, params and multiply-adds of an arch file"},
     {"bench", cmd_bench, "time training/inference/search steps; the machine's floor (bench/README.md)"},
 };

@@ -8,15 +8,8 @@ set -u
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "skip: Fashion-MNIST not installed (dataset-fashion-mnist)"; exit 0
 fi
-"$FBNET" data scenes --out "$tmp/sc" --train 64 --val 16 --proxy 48 --quiet --threads 2 \
-  || { echo "FAIL: scenes"; exit 1; }
+tiny_proxy
 T=(--arch archs/fbnetv3_a.json --width 0.25 --batch 16 --epochs 1 --threads 2 --quiet --ema 0)
-"$FBNET" train --task det "${T[@]}" --data "$tmp/sc/det" --out "$tmp/tdet" > /dev/null &&
-"$FBNET" train --task seg "${T[@]}" --data "$tmp/sc/seg" --out "$tmp/tseg" > /dev/null ||
-  { echo "FAIL: teachers"; exit 1; }
-"$FBNET" label --det-teacher "$tmp/tdet/weights.safetensors" --seg-teacher "$tmp/tseg/weights.safetensors" \
-  --images "$tmp/sc/proxy/train" --out "$tmp/proxy" --score-thresh 0.05 --quiet > /dev/null \
-  || { echo "FAIL: label"; exit 1; }
 
 S=(--data "$tmp/proxy" --width 0.25 --batch 8 --steps 12 --warmup 0.25 --threads 2 --quiet)
 "$FBNET" search "${S[@]}" --out "$tmp/r1" > "$tmp/out" 2> "$tmp/err"; rc=$?
