@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "nn/net.h"
 #include "train/optim.h"
+#include "train/step.h"
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -28,15 +29,14 @@ static void fill_random_batch(fb_net *net, int batch, int classes, fb_rng *rng) 
   for (int i = 0; i < batch; i++) y[i] = (float)fb_rng_below(rng, (uint32_t)classes);
 }
 
-static void one_step(fb_net *net, const fb_optim_cfg *o, int forward_only, long step) {
+/* Inference, or the training step every trainer runs (0-based step). */
+static int one_step(const fb_stepper *train, int forward_only, long step, fb_status *st) {
   if (forward_only) {
-    fb_net_forward(net, 0);
-    return;
+    fb_net_forward(train->net, 0);
+    return 0;
   }
-  fb_net_forward(net, 1);
-  fb_params_zero_grad(&net->g.params);
-  fb_net_backward(net);
-  fb_optim_step(&net->g.params, o, o->lr, step);
+  fb_step_result r;
+  return fb_train_step(train, step, "a timed step", &r, st);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -105,14 +105,26 @@ int cmd_bench(int argc, char **argv) {
   fill_random_batch(net, batch, b.num_classes, &rng);
   fb_optim_cfg o = fb_optim_sgd_default();
   o.lr = 1e-3f;
-  for (int i = 0; i < warmup; i++) one_step(net, &o, forward, i + 1);
+  const fb_schedule constant = {.base_lr = o.lr, .final_frac = 1};
+  fb_loss_guard guard;
+  fb_loss_guard_init(&guard, 0); /* random data: only a non-finite loss stops it */
+  const fb_stepper train = {.net = net, .optim = &o, .sched = &constant, .out_dir = "(bench)",
+                            .n_guards = 1, .guard = &guard};
+  int failed = 0;
+  for (int i = 0; i < warmup && !failed; i++) failed = one_step(&train, forward, i, &st);
   if (profile) fb_graph_profile(&net->g, 1); /* the timed steps only */
   double *dt = malloc((size_t)steps * sizeof *dt), total = 0;
-  for (int i = 0; i < steps; i++) {
+  for (int i = 0; i < steps && !failed; i++) {
     double t = fb_now_sec();
-    one_step(net, &o, forward, warmup + i + 1);
+    failed = one_step(&train, forward, warmup + i, &st);
     dt[i] = fb_now_sec() - t;
     total += dt[i];
+  }
+  if (failed) {
+    fprintf(stderr, "fbnet bench: error: %s\n", st.msg);
+    free(dt);
+    fb_net_free(net);
+    return 1;
   }
   /* the median, like bench/torch_bench.py: robust to a stray busy step */
   qsort(dt, (size_t)steps, sizeof *dt, cmp_double);

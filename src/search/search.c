@@ -24,6 +24,7 @@
 #include "search/derive.h"
 #include "train/checkpoint.h"
 #include "train/guard.h"
+#include "train/step.h"
 #include "train/mt_trainer.h"
 #include "train/schedule.h"
 
@@ -334,7 +335,8 @@ static void set_loss_weights(fb_searcher *s, const double *rho) {
           (float)(s->base_w[t][k] * s->c->gamma[task_slot(s->task[t])] * rho[t]);
 }
 
-static void task_losses(const fb_searcher *s, double *loss) {
+static void task_losses(void *ctx, double *loss) {
+  const fb_searcher *s = ctx;
   for (int t = 0; t < s->T; t++) {
     loss[t] = 0;
     for (int k = 0; k < s->n_roots[t]; k++)
@@ -342,26 +344,22 @@ static void task_losses(const fb_searcher *s, double *loss) {
   }
 }
 
+/* The weights' update (one training step): each task's loss is guarded on its
+ * own; a distributed search would average the weight gradients in the step
+ * (each rank samples its own architecture). */
 static int train_weights(fb_searcher *s, fb_search_step_info *o, fb_status *st) {
-  fb_params *p = &s->net->g.params;
-  o->total = fb_net_forward(s->net, 1);
-  task_losses(s, o->loss);
-  for (int t = 0; t < s->T; t++) {
-    char where[64];
-    snprintf(where, sizeof where, "step %ld (%s)", s->step + 1, fb_task_name(s->task[t]));
-    if (fb_loss_guard_step(&s->guard[t], o->loss[t], where, s->c->out_dir, st)) return -1;
-  }
-  fb_params_zero_grad(p);
-  fb_net_backward(s->net);
-  /* (distributed search averages the weight gradients across ranks here;
-   * each rank samples its own architecture) */
-  if (!fb_params_grad_finite(p)) {
-    char where[32];
-    snprintf(where, sizeof where, "step %ld", s->step + 1);
-    return fb_diverged("a non-finite gradient", where, s->c->out_dir, st);
-  }
-  o->lr = fb_lr_at(&s->sched, s->step);
-  fb_optim_step(p, &s->c->optim, o->lr, s->step + 1);
+  const char *labels[FB_SEARCH_MAX_TASKS];
+  for (int t = 0; t < s->T; t++) labels[t] = fb_task_name(s->task[t]);
+  const fb_stepper step = {.net = s->net, .optim = &s->c->optim, .sched = &s->sched,
+                           .out_dir = s->c->out_dir, .n_guards = s->T, .guard = s->guard,
+                           .guard_label = labels, .watched = task_losses, .ctx = s};
+  char where[32];
+  snprintf(where, sizeof where, "step %ld", s->step + 1);
+  fb_step_result r;
+  if (fb_train_step(&step, s->step, where, &r, st)) return -1;
+  o->total = r.total;
+  for (int t = 0; t < s->T; t++) o->loss[t] = r.watched[t];
+  o->lr = r.lr;
   return 0;
 }
 

@@ -23,6 +23,7 @@
 #include "train/guard.h"
 #include "train/ema.h"
 #include "train/schedule.h"
+#include "train/step.h"
 
 fb_mt_cfg fb_mt_cfg_default(int task) {
   fb_mt_cfg c;
@@ -69,16 +70,16 @@ int fb_mt_load_split(int task, const char *dir, const char *split, int limit, fb
   char a[1200], b[1200];
   memset(d, 0, sizeof *d);
   int rc;
+  char json[64], images[64];
+  snprintf(json, sizeof json, "%s.json", split);
+  snprintf(images, sizeof images, "%s/images", split);
   if (task == FB_TASK_DET) {
-    snprintf(a, sizeof a, "%s/%s.json", dir, split);
-    snprintf(b, sizeof b, "%s/%s/images", dir, split);
-    rc = fb_coco_load(a, b, 3, d, st);
+    rc = fb_path_in(a, sizeof a, dir, json, st) || fb_path_in(b, sizeof b, dir, images, st) ||
+         fb_coco_load(a, b, 3, d, st);
   } else if (task == FB_TASK_SEG) {
-    snprintf(a, sizeof a, "%s/%s", dir, split);
-    rc = fb_segset_load(a, 3, d, st);
+    rc = fb_path_in(a, sizeof a, dir, split, st) || fb_segset_load(a, 3, d, st);
   } else {
-    snprintf(a, sizeof a, "%s/%s", dir, split);
-    rc = fb_imagefolder_load(a, 3, d, st);
+    rc = fb_path_in(a, sizeof a, dir, split, st) || fb_imagefolder_load(a, 3, d, st);
   }
   if (rc) return -1;
   if (d->n == 0) return fb_fail(st, "%s: no %s images", dir, split);
@@ -202,7 +203,7 @@ static int mt_setup(mt_state *s, const fb_mt_cfg *c, fb_status *st) {
                                       &s->epoch, &s->step, c->resume == 2 ? NULL : s->config, st))
     return -1;
   char path[1200];
-  snprintf(path, sizeof path, "%s/log.jsonl", c->out_dir);
+  if (fb_path_in(path, sizeof path, c->out_dir, "log.jsonl", st)) return -1;
   /* a kill between an epoch's log line and its checkpoint: that epoch runs again */
   if (c->resume && fb_jsonl_truncate(path, "epoch", s->epoch, st)) return -1;
   if (!(s->log = fopen(path, c->resume ? "a" : "w")))
@@ -232,7 +233,9 @@ static double mt_eta(const mt_state *s) {
 
 static double mt_epoch_shown(mt_state *s, fb_progress *pg, fb_status *st) {
   const fb_mt_cfg *c = s->cfg;
-  fb_params *p = &s->net->g.params;
+  const fb_stepper step = {.net = s->net, .optim = &c->optim, .sched = &s->sched,
+                           .ema = c->ema_decay > 0 ? &s->ema : NULL, .out_dir = c->out_dir,
+                           .n_guards = 1, .guard = &s->guard};
   fb_loader_start_epoch(s->loader, s->epoch);
   double loss_sum = 0;
   long i = 0;
@@ -240,20 +243,11 @@ static double mt_epoch_shown(mt_state *s, fb_progress *pg, fb_status *st) {
   double ts = fb_now_sec();
   while ((b = fb_loader_next(s->loader))) {
     if (fb_mt_fill_batch(s->net, b, 1, st)) return NAN;
-    float loss = fb_net_forward(s->net, 1);
     char where[64];
     snprintf(where, sizeof where, "epoch %d step %ld", s->epoch + 1, i + 1);
-    if (fb_loss_guard_step(&s->guard, loss, where, c->out_dir, st)) return NAN;
-    fb_params_zero_grad(p);
-    fb_net_backward(s->net);
-    /* (distributed training averages gradients across ranks here) */
-    if (!fb_params_grad_finite(p)) {
-      fb_diverged("a non-finite gradient", where, c->out_dir, st);
-      return NAN;
-    }
-    float lr = fb_lr_at(&s->sched, s->step);
-    fb_optim_step(p, &c->optim, lr, s->step + 1);
-    if (c->ema_decay > 0) fb_ema_update(&s->ema, p, s->step);
+    fb_step_result r;
+    if (fb_train_step(&step, s->step, where, &r, st)) return NAN;
+    const float loss = r.total, lr = r.lr;
     s->step++;
     i++;
     loss_sum += loss;

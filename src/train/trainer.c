@@ -20,6 +20,7 @@
 #include "train/checkpoint.h"
 #include "train/ema.h"
 #include "train/schedule.h"
+#include "train/step.h"
 
 fb_train_cfg fb_train_cfg_default(void) {
   fb_train_cfg c;
@@ -133,6 +134,9 @@ static double train_epoch(train_state *s, double t_run_start, long steps_at_star
   fb_epoch_perm(perm, n, c->seed, s->epoch);
   fb_rng rng;
   fb_rng_seed(&rng, c->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)s->epoch + 1);
+  const fb_stepper step = {.net = s->net, .optim = &c->optim, .sched = &s->sched,
+                           .ema = c->ema_decay > 0 ? &s->ema : NULL, .out_dir = c->out_dir,
+                           .n_guards = 1, .guard = &s->guard};
   double loss_sum = 0;
   fb_progress pg;
   fb_progress_init(&pg, stderr);
@@ -141,20 +145,11 @@ static double train_epoch(train_state *s, double t_run_start, long steps_at_star
     if (fb_aug_batch(&c->aug, &s->train, perm + i * c->batch, c->batch, 1, &rng,
                      fb_net_input(s->net), fb_net_labels(s->net), st))
       goto fail;
-    float loss = fb_net_forward(s->net, 1);
     char where[64];
     snprintf(where, sizeof where, "epoch %d step %ld", s->epoch + 1, i + 1);
-    if (fb_loss_guard_step(&s->guard, loss, where, c->out_dir, st)) goto fail;
-    fb_params_zero_grad(&s->net->g.params);
-    fb_net_backward(s->net);
-    /* (distributed training averages gradients across ranks here) */
-    if (!fb_params_grad_finite(&s->net->g.params)) {
-      fb_diverged("a non-finite gradient", where, c->out_dir, st);
-      goto fail;
-    }
-    float lr = fb_lr_at(&s->sched, s->step);
-    fb_optim_step(&s->net->g.params, &c->optim, lr, s->step + 1);
-    if (c->ema_decay > 0) fb_ema_update(&s->ema, &s->net->g.params, s->step);
+    fb_step_result r;
+    if (fb_train_step(&step, s->step, where, &r, st)) goto fail;
+    const float loss = r.total, lr = r.lr;
     s->step++;
     loss_sum += loss;
     double t = fb_now_sec();
@@ -244,8 +239,8 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
       fb_checkpoint_load(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL, &s->epoch,
                          &s->step, c->resume == 2 ? NULL : s->config, st))
     return -1;
-  char path[1024];
-  snprintf(path, sizeof path, "%s/log.jsonl", c->out_dir);
+  char path[1200];
+  if (fb_path_in(path, sizeof path, c->out_dir, "log.jsonl", st)) return -1;
   /* a kill between an epoch's log line and its checkpoint: that epoch runs again */
   if (c->resume && fb_jsonl_truncate(path, "epoch", s->epoch, st)) return -1;
   s->log = fopen(path, c->resume ? "a" : "w");
