@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "core/fileio.h"
 #include "data/augment.h"
 #include "data/fmnist.h"
 
@@ -411,7 +412,23 @@ static void test_shuffle(void) {
   CHECK(memcmp(a, b, sizeof a) != 0, "other seed differs");
 }
 
+/* Paths in fixed buffers: joined like fb_path_join, refused when cut. */
+static void test_path_in(void) {
+  char buf[16];
+  fb_status st = {""};
+  CHECK(fb_path_in(buf, sizeof buf, "run//", "log.jsonl", &st) == 0 &&
+            strcmp(buf, "run/log.jsonl") == 0,
+        "run// + log.jsonl = %s", buf);
+  CHECK(fb_path_in(buf, sizeof buf, "runs/a", "log.json", &st) == 0 &&
+            strcmp(buf, "runs/a/log.json") == 0,
+        "15 characters fit in 16 bytes: %s", buf);
+  CHECK(fb_path_in(buf, sizeof buf, "runs/a", "log.jsonl", &st) == -1 &&
+            strcmp(st.msg, "runs/a/log.jsonl: path of 16 characters, longer than the 15 allowed") == 0,
+        "16 do not, and the message names the whole path: %s", st.msg);
+}
+
 int main(void) {
+  test_path_in();
   test_idx();
   test_augment();
   test_shuffle();

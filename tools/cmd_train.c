@@ -3,6 +3,7 @@
  *   --task cls|det|seg --data DIR     standard formats (see src/train/mt_trainer.h) */
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
@@ -42,9 +43,10 @@ static void opts_unset(train_opts *o) {
  * message names the Debian package. */
 static int is_fmnist(const char *data) {
   if (strcmp(data, "fashion-mnist") == 0) return 1;
-  char path[1200];
-  snprintf(path, sizeof path, "%s/train", data);
-  return !fb_is_dir(path);
+  char *path = fb_path_join(data, "train");
+  const int standard = fb_is_dir(path);
+  free(path);
+  return !standard;
 }
 
 static fb_optim_cfg optim_from(const train_opts *o, fb_optim_cfg dflt) {

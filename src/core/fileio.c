@@ -126,6 +126,20 @@ char *fb_path_join(const char *dir, const char *name) {
   return p;
 }
 
+int fb_path_in(char *buf, size_t n, const char *dir, const char *name, fb_status *st) {
+  size_t ld = strlen(dir);
+  while (ld > 1 && dir[ld - 1] == '/') ld--;
+  const int len = snprintf(buf, n, "%.*s/%s", (int)ld, dir, name);
+  if (len >= 0 && (size_t)len < n) return 0;
+  /* the end of the path: it says which file; the whole may not fit a message */
+  char *full = fb_path_join(dir, name);
+  const size_t lf = strlen(full), shown = 300;
+  fb_fail(st, "%s%s: path of %zu characters, longer than the %zu allowed",
+          lf > shown ? "..." : "", full + (lf > shown ? lf - shown : 0), lf, n - 1);
+  free(full);
+  return -1;
+}
+
 int fb_dir_lock(const char *dir, fb_status *st) {
   char *path = fb_path_join(dir, ".lock");
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);

@@ -48,5 +48,8 @@ int fb_jsonl_truncate(const char *path, const char *key, long max, fb_status *st
 
 /* "dir/name", malloc'd (trailing slashes of dir are not repeated). */
 char *fb_path_join(const char *dir, const char *name);
+/* "dir/name" into buf (n bytes, trailing slashes of dir not repeated); -1 with
+ * st naming the path when it does not fit (never a silently cut path). */
+int fb_path_in(char *buf, size_t n, const char *dir, const char *name, fb_status *st);
 
 #endif

@@ -9,6 +9,7 @@
 #include <zlib.h>
 #include <sys/stat.h>
 
+#include "core/fileio.h"
 #include "core/status.h"
 #include "io/safetensors.h"
 #include "train/optim.h"
@@ -191,16 +192,16 @@ static int restore_kind(const fb_st_file *f, const char *path, fb_params *p, flo
 
 int fb_checkpoint_save(const char *out_dir, const fb_net *net, const fb_ema *ema, int epoch,
                        long step, const char *config, fb_status *st) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/checkpoint.safetensors", out_dir);
+  char path[1200];
+  if (fb_path_in(path, sizeof path, out_dir, "checkpoint.safetensors", st)) return -1;
   const char *meta[] = {config ? "config" : NULL, config, NULL};
   return fb_checkpoint_write(path, net, ema, epoch, step, meta, st);
 }
 
 int fb_checkpoint_load(const char *out_dir, fb_net *net, fb_ema *ema, int *epoch, long *step,
                        const char *config, fb_status *st) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/checkpoint.safetensors", out_dir);
+  char path[1200];
+  if (fb_path_in(path, sizeof path, out_dir, "checkpoint.safetensors", st)) return -1;
   return fb_checkpoint_read(path, net, ema, epoch, step, NULL, NULL, config, st);
 }
 
@@ -398,7 +399,7 @@ int fb_run_save(const char *out_dir, fb_net *net, fb_ema *ema, int epoch, long s
                 const char *config, fb_status *st) {
   char path[1200];
   if (fb_checkpoint_save(out_dir, net, ema, epoch, step, config, st)) return -1;
-  snprintf(path, sizeof path, "%s/weights.safetensors", out_dir);
+  if (fb_path_in(path, sizeof path, out_dir, "weights.safetensors", st)) return -1;
   if (ema) fb_ema_swap(ema, &net->g.params);
   int rc = fb_weights_save(path, net, st);
   if (ema) fb_ema_swap(ema, &net->g.params);

@@ -91,4 +91,8 @@ for f in checkpoint checkpoint.prev; do
 done
 "$FBNET" train "${TINY[@]}" --epochs 4 --out "$d" --resume > /dev/null 2> "$tmp/err"; rc=$?
 check "[ $rc -eq 1 ] && grep -q 'checkpoint.prev.safetensors: damaged' $tmp/err" "both damaged: an error naming the file (rc $rc)"
+# an output directory whose files' paths do not fit: an error naming the file, not a cut path
+long="$tmp/long"; for c in a b c d e f; do long="$long/$(printf "$c%.0s" $(seq 200))"; done
+"$FBNET" train "${TINY[@]}" --epochs 1 --out "$long" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q 'f/log.jsonl: path of [0-9]* characters, longer than' $tmp/err" "a too long --out: an error naming the file (rc $rc)"
 exit $fail
