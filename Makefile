@@ -18,6 +18,13 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -march=x86-64-v3 -fopenmp -Wall -Wextra
 LDLIBS  += -ldnnl -lcjson -lpng -ljpeg -lz -lprotobuf-c -lm
 LDFLAGS += -fopenmp $(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined,)
 comma := ,
+# Data-parallel runs over MPI (src/dist): MPI=1 requires Open MPI, MPI=0 builds
+# without it; by default it is used when mpicc is found.
+MPI     ?= $(shell mpicc --showme:version > /dev/null 2>&1 && echo 1 || echo 0)
+ifeq ($(MPI),1)
+CFLAGS  += -DFB_HAVE_MPI $(shell mpicc --showme:compile)
+LDLIBS  += $(shell mpicc --showme:link)
+endif
 
 LIB_SRC  := $(shell find src -name '*.c' | sort)
 ARCHS    := $(sort $(wildcard archs/*.json))
@@ -56,6 +63,12 @@ $(BUILD)/gen/onnx.pb-c.c: $(BUILD)/gen/onnx.pb-c.h
 $(BUILD)/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c
 	$(CC) $(CFLAGS) -c $< -o $@
 $(BUILD)/src/io/onnx.o $(BUILD)/tests/test_onnx.o: $(BUILD)/gen/onnx.pb-c.h
+# switching MPI on or off rebuilds the one file that uses it
+$(BUILD)/gen/mpi-$(MPI).stamp:
+	@mkdir -p $(dir $@)
+	@rm -f $(BUILD)/gen/mpi-*.stamp
+	@touch $@
+$(BUILD)/src/dist/dist.o: $(BUILD)/gen/mpi-$(MPI).stamp
 
 $(BUILD)/libfbnet.a: $(LIB_OBJ)
 	ar rcs $@ $^

@@ -12,7 +12,7 @@ shift
 command -v clang > /dev/null || { echo "fuzz: clang is missing (scripts/install_deps.sh installs it)" >&2; exit 1; }
 B=build-fuzz
 SAN="-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow"
-make -s BUILD=$B CC=clang OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $SAN" \
+make -s BUILD=$B CC=clang MPI=0 OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $SAN" \
   $B/libfbnet.a > /dev/null
 failed=()
 for name in "$@"; do

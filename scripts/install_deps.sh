@@ -20,6 +20,8 @@ PKGS=(
   libprotobuf-c-dev    #   (protobuf-c runtime)
   libonnx-dev          #   (onnx.proto, the ONNX format's definition)
   python3-onnx         # the ONNX checker (tests)
+  openmpi-bin          # data-parallel training over MPI (mpirun; tests/cli/test_mpi.sh)
+  libopenmpi-dev       #   (mpicc, mpi.h: the Makefile builds with MPI when it finds mpicc)
   chromium             # tests/cli/test_report.sh renders fbnet report pages headless
 )
 # onnxruntime-node (npm) runs exported files in the tests. Many machines carry

@@ -315,6 +315,67 @@ static void test_determinism(void) {
   fb_mt_dataset_free(&d);
 }
 
+/* Item by item (image, index, scale, offsets, boxes), whatever the batch size. */
+static size_t epoch_items(const fb_mt_dataset *d, fb_loader_cfg c, uint8_t **out) {
+  fb_status st;
+  fb_loader *l = fb_loader_create(d, &c, &st);
+  if (!l) return 0;
+  const size_t img = (size_t)c.channels * c.size * c.size * 4, rec = img + 16 + 64 * sizeof(fb_box);
+  uint8_t *buf = calloc((size_t)d->n * 4, rec);
+  size_t n = 0;
+  fb_loader_start_epoch(l, 2);
+  const fb_batch *b;
+  while ((b = fb_loader_next(l)) != NULL)
+    for (int i = 0; i < b->n; i++, n += rec) {
+      memcpy(buf + n, b->images + (size_t)i * img / 4, img);
+      memcpy(buf + n + img, &b->index[i], 4);
+      memcpy(buf + n + img + 4, &b->scale[i], 4);
+      memcpy(buf + n + img + 8, &b->off_x[i], 4);
+      memcpy(buf + n + img + 12, &b->off_y[i], 4);
+      memcpy(buf + n + img + 16, b->boxes[i], (size_t)b->n_boxes[i] * sizeof(fb_box));
+    }
+  fb_loader_free(l);
+  *out = buf;
+  return n;
+}
+
+/* Data-parallel parts: a global batch of 6 split in 3 parts of 2 gives the
+ * same items with the same augmentation as the unsplit batch; a rank that
+ * takes part 1 gets exactly the middle third of each global batch. */
+static void test_parts(void) {
+  fb_mt_dataset d;
+  make_set(&d, 13, 30, 40, 3);
+  fb_loader_cfg c = fb_loader_cfg_default(24, 3, 6, 1);
+  c.scale_min = 0.6f;
+  c.scale_max = 1.8f;
+  c.drop_last = 1;
+  uint8_t *whole, *split, *mid;
+  const size_t nw = epoch_items(&d, c, &whole); /* 2 batches of 6 */
+  c.batch = 2;
+  c.parts = 3;
+  c.part_first = 0;
+  c.part_count = 3;
+  const size_t ns = epoch_items(&d, c, &split);
+  c.part_first = 1;
+  c.part_count = 1;
+  const size_t nm = epoch_items(&d, c, &mid);
+  const size_t rec = nw / 12;
+  CHECK(nw > 0 && ns == nw && memcmp(whole, split, nw) == 0,
+        "3 parts of 2 = the batch of 6, item for item");
+  CHECK(nm == 4 * rec && memcmp(mid, whole + 2 * rec, 2 * rec) == 0 &&
+            memcmp(mid + 2 * rec, whole + 8 * rec, 2 * rec) == 0,
+        "part 1 of 3: items 2-3 of each global batch");
+  fb_status st;
+  c.part_first = 2;
+  c.part_count = 2;
+  CHECK(fb_loader_create(&d, &c, &st) == NULL && strstr(st.msg, "parts 2..3 of 3"),
+        "parts beyond the split: %s", st.msg);
+  free(whole);
+  free(split);
+  free(mid);
+  fb_mt_dataset_free(&d);
+}
+
 /* Every item exactly once per epoch; orders differ across epochs; drop_last. */
 static void test_coverage(void) {
   fb_mt_dataset d;
@@ -428,6 +489,7 @@ int main(void) {
   test_geom_box();
   test_determinism();
   test_coverage();
+  test_parts();
   test_shutdown();
   test_errors();
   return check_report("loader");

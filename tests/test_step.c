@@ -74,7 +74,7 @@ static void test_same_as_by_hand(void) {
   fb_ema ema;
   fb_ema_init(&ema, &a->g.params, 0.9f);
   const fb_stepper s = {.net = a, .optim = &o, .sched = &lr02, .ema = &ema, .out_dir = "run",
-                        .n_guards = 1, .guard = &guard, .reduce = scale_grads, .ctx = &rc};
+                        .n_guards = 1, .guard = &guard, .reduce = scale_grads, .reduce_ctx = &rc};
   int ok = 1;
   float last_loss = 0;
   for (int k = 0; k < 3; k++) {
@@ -117,6 +117,59 @@ static int trained_unchanged(const fb_params *p, const float *before) {
   return 1;
 }
 
+typedef struct {
+  fb_net *net;
+  int calls;
+} fill_ctx;
+
+static int fill_micro(void *ctx, int k, fb_status *st) {
+  (void)st;
+  fill_ctx *f = ctx;
+  fill_batch(f->net, 10 + k);
+  f->calls++;
+  return 0;
+}
+
+/* Two micro-batches: forward and backward each, the gradients' mean applied
+ * once; the same as doing it by hand. */
+static void test_micro_batches(void) {
+  fb_net *a = tiny_net(), *b = tiny_net();
+  if (!a || !b) goto out;
+  fb_optim_cfg o = fb_optim_sgd_default();
+  o.momentum = 0;
+  o.weight_decay = 0;
+  const fb_schedule lr = {.base_lr = 0.1f, .final_frac = 1};
+  fb_loss_guard guard;
+  fb_loss_guard_init(&guard, FB_LOSS_GUARD_DEFAULT);
+  fill_ctx f = {.net = a};
+  const fb_stepper s = {.net = a, .optim = &o, .sched = &lr, .out_dir = "run", .n_guards = 1,
+                        .guard = &guard, .micro = 2, .fill = fill_micro, .fill_ctx = &f};
+  fb_status st = {""};
+  fb_step_result r;
+  CHECK(fb_train_step(&s, 0, "step 1", &r, &st) == 0, "a step of 2 micro-batches: %s", st.msg);
+  fb_params *p = &b->g.params;
+  fb_params_zero_grad(p);
+  float sum = 0;
+  for (int k = 0; k < 2; k++) {
+    fill_batch(b, 10 + k);
+    sum += fb_net_forward(b, 1) / 2;
+    fb_net_backward(b);
+  }
+  for (size_t i = 0; i < p->total; i++) p->grad[i] *= 0.5f;
+  fb_optim_step(p, &o, 0.1f, 1);
+  CHECK(f.calls == 2, "fill called per micro-batch (%d)", f.calls);
+  CHECK(r.total == sum, "loss: the micro-batches' mean %g (by hand %g)", r.total, sum);
+  CHECK(memcmp(a->g.params.data, p->data, p->total * sizeof(float)) == 0,
+        "weights equal to accumulating by hand");
+  fb_stepper no_fill = s;
+  no_fill.fill = NULL;
+  CHECK(fb_train_step(&no_fill, 1, "step 2", &r, &st) == -1 && strstr(st.msg, "micro-batches"),
+        "micro-batches without a fill: %s", st.msg);
+out:
+  fb_net_free(a);
+  fb_net_free(b);
+}
+
 static void two_losses(void *ctx, double *out) {
   out[0] = 1.0;
   out[1] = *(const double *)ctx;
@@ -151,7 +204,7 @@ static void test_divergence(void) {
   s.n_guards = 1;
   s.guard_label = NULL;
   s.reduce = scale_grads;
-  s.ctx = &rc;
+  s.reduce_ctx = &rc;
   rc.poison = 1;
   CHECK(fb_train_step(&s, 0, "epoch 1 step 1", &r, &st) == -1 &&
             strstr(st.msg, "a non-finite gradient at epoch 1 step 1"),
@@ -172,5 +225,6 @@ static void test_divergence(void) {
 int main(void) {
   test_same_as_by_hand();
   test_divergence();
+  test_micro_batches();
   return check_report("test_step");
 }

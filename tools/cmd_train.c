@@ -13,13 +13,15 @@
 #include "train/checkpoint.h"
 #include "train/mt_trainer.h"
 #include "train/trainer.h"
+#include "dist/dist.h"
 
 /* Options shared by both paths; negative / NULL values mean "not given". */
 typedef struct train_opts {
   int task, padding, optimizer, no_nesterov, no_flip, threads, input, content, crop_pad;
   int epochs, batch, train_limit, test_limit, seed, resume, quiet, det_width, seg_width;
-  int allow_changes;
+  int allow_changes, micro;
   double max_loss_ratio;
+  const fb_dist *dist; /* the ranks of a data-parallel run (mpirun) */
   double width, lr, wd, momentum, warmup, ls, ema, final_lr, scale_min, scale_max;
   const char *arch, *data, *out;
 } train_opts;
@@ -61,6 +63,14 @@ static fb_optim_cfg optim_from(const train_opts *o, fb_optim_cfg dflt) {
   return c;
 }
 
+/* The error, named by rank in a data-parallel run, which it then ends: the
+ * other ranks would wait for this one forever. */
+static void report_error(const fb_dist *d, const fb_status *st) {
+  if (d->size > 1) fprintf(stderr, "fbnet train: rank %d of %d: error: %s\n", d->rank, d->size, st->msg);
+  else fprintf(stderr, "fbnet train: error: %s\n", st->msg);
+  fb_dist_abort(d, 1);
+}
+
 static int run_fmnist(const train_opts *o) {
   fb_train_cfg c = fb_train_cfg_default();
   c.arch_path = o->arch;
@@ -84,16 +94,19 @@ static int run_fmnist(const train_opts *o) {
   c.train_limit = o->train_limit;
   c.test_limit = o->test_limit;
   c.resume = o->resume;
-  c.quiet = o->quiet;
+  c.quiet = o->quiet || o->dist->rank > 0;
+  c.micro = o->micro;
+  c.dist = o->dist;
   if (o->resume && o->allow_changes) c.resume = 2;
   if (o->max_loss_ratio >= 0) c.max_loss_ratio = o->max_loss_ratio;
   fb_status st = {{0}};
   fb_train_result r;
   if (fb_train_run(&c, &r, &st)) {
-    fprintf(stderr, "fbnet train: error: %s\n", st.msg);
+    report_error(o->dist, &st);
     return 1;
   }
-  printf("{\"top1\": %.5f, \"top5\": %.5f, \"top1_raw\": %.5f, \"best_top1\": %.5f, "
+  if (o->dist->rank == 0)
+    printf("{\"top1\": %.5f, \"top5\": %.5f, \"top1_raw\": %.5f, \"best_top1\": %.5f, "
          "\"final_loss\": %.5f, \"seconds\": %.1f, \"images_per_sec\": %.1f}\n",
          r.top1, r.top5, r.top1_raw, r.best_top1, r.final_loss, r.seconds, r.images_per_sec);
   return 0;
@@ -125,18 +138,20 @@ static int run_formats(const train_opts *o, int task) {
   c.val_limit = o->test_limit;
   c.threads = o->threads > 0 ? o->threads : 1;
   c.resume = o->resume;
-  c.quiet = o->quiet;
+  c.quiet = o->quiet || o->dist->rank > 0;
+  c.micro = o->micro;
+  c.dist = o->dist;
   if (o->resume && o->allow_changes) c.resume = 2;
   if (o->max_loss_ratio >= 0) c.max_loss_ratio = o->max_loss_ratio;
   fb_status st = {{0}};
   fb_mt_metrics m;
   if (fb_mt_train(&c, &m, &st)) {
-    fprintf(stderr, "fbnet train: error: %s\n", st.msg);
+    report_error(o->dist, &st);
     return 1;
   }
   char js[4096];
   fb_mt_metrics_json(&m, js, sizeof js);
-  printf("%s\n", js);
+  if (o->dist->rank == 0) printf("%s\n", js);
   return 0;
 }
 
@@ -194,6 +209,10 @@ int cmd_train(int argc, char **argv) {
        "stop as diverged when a loss exceeds X times its recent mean (default 10; 0: only "
        "non-finite losses)"},
       {"--quiet", ARG_FLAG, &o.quiet, 0, 0, NULL, "no progress output"},
+      {"--micro-batches", ARG_INT, &o.micro, 1, 4096, NULL,
+       "split each batch into M forward/backward passes whose gradients are averaged before "
+       "the update (gradient accumulation: the memory of batch/M; BN statistics per "
+       "micro-batch). Under mpirun, --batch is the global batch, split over the ranks too"},
   };
   const arg_spec spec = {"fbnet train --task cls|det|seg --arch ARCH --data DATA [options]",
                          "Trains a network described by an arch file. Writes OUT/weights."
@@ -209,11 +228,19 @@ int cmd_train(int argc, char **argv) {
   if (o.threads) omp_set_num_threads(o.threads);
   static const int tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
   int task = tasks[o.task];
-  if (task == FB_TASK_CLS && is_fmnist(o.data)) return run_fmnist(&o);
   if (task != FB_TASK_CLS && strcmp(o.data, "fashion-mnist") == 0) {
     fprintf(stderr, "fbnet train: --task %s needs --data DIR in the standard formats (make demo "
             "data with 'fbnet data scenes --out DIR')\n", fb_task_name(task));
     return 2;
   }
-  return run_formats(&o, task);
+  fb_dist dist;
+  fb_status st = {{0}};
+  if (fb_dist_start(NULL, NULL, &dist, &st)) {
+    fprintf(stderr, "fbnet train: error: %s\n", st.msg);
+    return 1;
+  }
+  o.dist = &dist;
+  rc = task == FB_TASK_CLS && is_fmnist(o.data) ? run_fmnist(&o) : run_formats(&o, task);
+  fb_dist_stop(&dist);
+  return rc;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "dist/dist.h"
 #include "fbnet.h"
 
 typedef struct command {
@@ -47,8 +48,14 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(name, "version") == 0 || strcmp(name, "--version") == 0) {
-    printf("fbnet %s\n", FBNET_VERSION);
+    printf("fbnet %s (MPI: %s)\n", FBNET_VERSION, fb_dist_available() ? "yes" : "no");
     return 0;
+  }
+  if (fb_dist_launched_size() > 1 && strcmp(name, "train") != 0) {
+    /* every rank would run the whole command and write the same files */
+    fprintf(stderr, "fbnet %s: runs in one process; of the commands only 'fbnet train' runs "
+            "data-parallel under mpirun\n", name);
+    return 2;
   }
   for (int i = 0; i < n_commands; i++)
     if (strcmp(commands[i].name, name) == 0) return commands[i].run(argc - 2, argv + 2);

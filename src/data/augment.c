@@ -144,21 +144,21 @@ void fb_aug_render(const fb_aug_cfg *c, const uint8_t *img, int h, int w, fb_aug
   taps_free(&t);
 }
 
-int fb_aug_batch(const fb_aug_cfg *c, const fb_dataset_u8 *ds, const int *idx, int n, int train,
-                 fb_rng *rng, float *out, float *labels_out, fb_status *st) {
-  if (fb_aug_check(c, st)) return -1;
+static int check_indices(const fb_dataset_u8 *ds, const int *idx, int n, fb_status *st) {
   if (n < 0) return fb_fail(st, "augment: negative batch size %d", n);
-  if (train && !rng && (c->crop_pad > 0 || c->hflip))
-    return fb_fail(st, "augment: training batch needs an rng");
   for (int i = 0; i < n; i++) {
     int k = idx ? idx[i] : i;
     if (k < 0 || k >= ds->n)
       return fb_fail(st, "augment: index %d (batch item %d) outside the data set (0..%d)", k, i,
                      ds->n - 1);
   }
+  return 0;
+}
+
+int fb_aug_batch_drawn(const fb_aug_cfg *c, const fb_dataset_u8 *ds, const int *idx, int n,
+                       const fb_aug_draw *draws, float *out, float *labels_out, fb_status *st) {
+  if (fb_aug_check(c, st) || check_indices(ds, idx, n, st)) return -1;
   if (n == 0) return 0;
-  fb_aug_draw *draws = fb_xmalloc((size_t)n * sizeof *draws);
-  for (int i = 0; i < n; i++) draws[i] = fb_aug_draw_one(c, train, rng);
   tap_table t;
   taps_make(&t, c, ds->h, ds->w);
   const size_t plane = (size_t)c->size * c->size, img_sz = (size_t)ds->h * ds->w;
@@ -177,8 +177,20 @@ int fb_aug_batch(const fb_aug_cfg *c, const fb_dataset_u8 *ds, const int *idx, i
   if (labels_out)
     for (int i = 0; i < n; i++) labels_out[i] = (float)ds->labels[idx ? idx[i] : i];
   taps_free(&t);
-  free(draws);
   return 0;
+}
+
+int fb_aug_batch(const fb_aug_cfg *c, const fb_dataset_u8 *ds, const int *idx, int n, int train,
+                 fb_rng *rng, float *out, float *labels_out, fb_status *st) {
+  if (fb_aug_check(c, st) || check_indices(ds, idx, n, st)) return -1;
+  if (train && !rng && (c->crop_pad > 0 || c->hflip))
+    return fb_fail(st, "augment: training batch needs an rng");
+  if (n == 0) return 0;
+  fb_aug_draw *draws = fb_xmalloc((size_t)n * sizeof *draws);
+  for (int i = 0; i < n; i++) draws[i] = fb_aug_draw_one(c, train, rng);
+  const int rc = fb_aug_batch_drawn(c, ds, idx, n, draws, out, labels_out, st);
+  free(draws);
+  return rc;
 }
 
 void fb_shuffle(int *idx, int n, fb_rng *rng) {

@@ -61,6 +61,12 @@ void fb_aug_render(const fb_aug_cfg *c, const uint8_t *img, int h, int w, fb_aug
 int fb_aug_batch(const fb_aug_cfg *c, const fb_dataset_u8 *ds, const int *idx, int n, int train,
                  fb_rng *rng, float *out, float *labels_out, fb_status *st);
 
+/* fb_aug_batch with the decisions already drawn (draws[i] for item i): a
+ * data-parallel rank draws the whole global batch's decisions, in order, and
+ * renders only its own part, so the batch does not depend on the rank count. */
+int fb_aug_batch_drawn(const fb_aug_cfg *c, const fb_dataset_u8 *ds, const int *idx, int n,
+                       const fb_aug_draw *draws, float *out, float *labels_out, fb_status *st);
+
 /* Fisher-Yates shuffle of idx[0..n) in place. */
 void fb_shuffle(int *idx, int n, fb_rng *rng);
 /* The permutation of 0..n-1 for `epoch` of a run seeded with `seed`: a pure

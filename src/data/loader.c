@@ -53,6 +53,10 @@ int fb_loader_cfg_check(const fb_loader_cfg *c, fb_status *st) {
     return fb_fail(st, "loader: threads %d outside 1..256", c->threads);
   if (c->prefetch < 0 || c->prefetch > 16)
     return fb_fail(st, "loader: prefetch %d outside 0..16", c->prefetch);
+  if (c->parts > 1 && (!c->train || !c->drop_last || c->part_first < 0 || c->part_count < 1 ||
+                       c->part_first + c->part_count > c->parts))
+    return fb_fail(st, "loader: parts %d..%d of %d (training batches with drop_last only)",
+                   c->part_first, c->part_first + c->part_count - 1, c->parts);
   return 0;
 }
 
@@ -255,16 +259,20 @@ static uint64_t mix64(uint64_t z) {
 
 /* Builds batch k of the current epoch into b (thread-safe w.r.t. the loader
  * state it reads: order, cfg, d are fixed during an epoch). */
-static void build_batch(fb_loader *l, int k, fb_batch *b) {
+static void build_batch(fb_loader *l, int j, fb_batch *b) {
   const fb_loader_cfg *c = &l->cfg;
-  int N = l->d->n, B = c->batch, S = c->size;
-  int n = N - k * B < B ? N - k * B : B;
-  const int *idx = l->order + (size_t)k * B;
+  const int parts = c->parts > 1 ? c->parts : 1, count = parts > 1 ? c->part_count : 1;
+  const int k = j / count, part = parts > 1 ? c->part_first + j % count : 0;
+  int N = l->d->n, B = c->batch, S = c->size, G = B * parts;
+  int n = N - k * G < B ? N - k * G : B; /* only an unsplit eval batch is ever short */
+  const int *idx = l->order + (size_t)k * G + (size_t)part * B;
   fb_rng rng;
   fb_rng_seed(&rng, mix64(mix64(c->seed ^ mix64((uint64_t)l->epoch)) ^ (uint64_t)k));
-  for (int i = 0; i < n; i++) {
-    const fb_sample *s = &l->d->s[idx[i]];
-    l->geom[i] = fb_geom_draw(c, s->h, s->w, &rng);
+  /* the global batch's draws in order, up to the end of this part */
+  for (int i = 0; i < part * B + n; i++) {
+    const fb_sample *s = &l->d->s[l->order[(size_t)k * G + i]];
+    const fb_geom g = fb_geom_draw(c, s->h, s->w, &rng);
+    if (i >= part * B) l->geom[i - part * B] = g;
   }
   b->n = n;
   size_t per_img = (size_t)c->channels * S * S;
@@ -339,9 +347,11 @@ fb_loader *fb_loader_create(const fb_mt_dataset *d, const fb_loader_cfg *cfg, fb
   l->cfg = *cfg;
   int B = cfg->batch;
   l->nb = cfg->train && cfg->drop_last ? d->n / B : (d->n + B - 1) / B;
+  if (cfg->parts > 1) l->nb = d->n / (B * cfg->parts) * cfg->part_count;
   if (l->nb < 1) {
     free(l);
-    fb_fail(st, "loader: %d items make no full batch of %d (drop_last)", d->n, B);
+    fb_fail(st, "loader: %d items make no full batch of %d (drop_last)", d->n,
+            B * (cfg->parts > 1 ? cfg->parts : 1));
     return NULL;
   }
   l->order = fb_xmalloc((size_t)d->n * sizeof(int));

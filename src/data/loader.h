@@ -50,6 +50,12 @@ typedef struct fb_loader_cfg {
   int threads;          /* OpenMP threads rendering the items of a batch (>= 1) */
   int prefetch;         /* batches built ahead by a background thread (0: in next()) */
   int drop_last;        /* train: skip a short last batch (eval never drops) */
+  /* training, data-parallel: the epoch is cut into global batches of
+   * batch * parts items whose geometry is drawn as one batch of that size; this
+   * loader yields parts first .. first + count - 1 of each (batch items each,
+   * drop_last), so a global batch does not depend on how it is split over
+   * ranks and micro-batches. parts 0 or 1: the batches as they are. */
+  int parts, part_first, part_count;
   int content;          /* eval, 0: the longer side fills S, top-left, padding 0 (the mean);
                            > 0: the longer side becomes `content`, centred, padding black
                            (pixel 0): the Fashion-MNIST framing of src/data/augment.h */

@@ -114,9 +114,9 @@ static int random_points(fb_quality *q, fb_quality_task *k, const cJSON *t, cons
              k->name, n, cJSON_GetArraySize(per));
     return 0;
   }
-  char names[FB_QUALITY_MAX_POINTS][16];
+  char names[FB_QUALITY_MAX_POINTS][24];
   const char *order[FB_QUALITY_MAX_POINTS];
-  for (int i = 0; i < n; i++) snprintf(names[i], 16, "random%d", i), order[i] = names[i];
+  for (int i = 0; i < n; i++) snprintf(names[i], sizeof names[i], "random%d", i), order[i] = names[i];
   qsort(order, (size_t)n, sizeof *order, cmp_str);
   for (int i = 0; i < n; i++)
     add_point(&k->set[FB_Q_RANDOM], macs[atoi(order[i] + 6)], num(cJSON_GetArrayItem(per, i)));

@@ -128,6 +128,12 @@ fb_loader *fb_mt_loader_create(const fb_mt_dataset *d, const fb_net *net, int ba
     lc.scale_min = c->scale_min;
     lc.scale_max = c->scale_max;
     lc.drop_last = 1;
+    const int ranks = c->dist ? c->dist->size : 1, micro = c->micro > 1 ? c->micro : 1;
+    if (ranks * micro > 1) { /* this rank's micro-batches of every global batch */
+      lc.parts = ranks * micro;
+      lc.part_first = (c->dist ? c->dist->rank : 0) * micro;
+      lc.part_count = micro;
+    }
   }
   return fb_loader_create(d, &lc, st);
 }
@@ -149,7 +155,17 @@ typedef struct mt_state {
   int lock;                /* the run directory's lock (fb_dir_lock) */
   char *config;            /* the run's options (checkpoint "config") */
   fb_loss_guard guard;     /* divergence */
+  int rank, per_pass;      /* data-parallel rank; items per forward pass */
 } mt_state;
+
+/* The loader's next micro-batch of this rank into the net. */
+static int fill_next(void *ctx, int k, fb_status *st) {
+  (void)k;
+  mt_state *s = ctx;
+  const fb_batch *b = fb_loader_next(s->loader);
+  if (!b) return fb_fail(st, "internal: the loader ran out of batches within an epoch");
+  return fb_mt_fill_batch(s->net, b, 1, st);
+}
 
 /* The options the result depends on (compared on --resume). */
 static char *mt_config(const mt_state *s) {
@@ -170,6 +186,9 @@ static int mt_setup(mt_state *s, const fb_mt_cfg *c, fb_status *st) {
   s->lock = -1;
   if (c->epochs < 1 || c->batch < 1) return fb_fail(st, "epochs and batch must be >= 1");
   if (fb_optim_check(&c->optim, st)) return -1;
+  s->rank = c->dist ? c->dist->rank : 0;
+  if (fb_split_batch(c->batch, c->dist ? c->dist->size : 1, c->micro, &s->per_pass, st))
+    return -1;
   if (fb_mt_load_split(c->task, c->data_dir, "train", c->train_limit, &s->train, st) ||
       fb_mt_load_split(c->task, c->data_dir, "val", c->val_limit, &s->val, st))
     return -1;
@@ -183,10 +202,10 @@ static int mt_setup(mt_state *s, const fb_mt_cfg *c, fb_status *st) {
   s->net->labels_json = fb_labels_to_json(&s->train, (unsigned)c->task);
   if (s->net->loss_node >= 0)
     s->net->g.nodes[s->net->loss_node].args.attr.label_smoothing = c->label_smoothing;
-  if (fb_net_plan(s->net, c->batch, c->seed, st)) return -1;
-  s->loader = fb_mt_loader_create(&s->train, s->net, c->batch, 1, c, c->threads, st);
+  if (fb_net_plan(s->net, s->per_pass, c->seed, st)) return -1;
+  s->loader = fb_mt_loader_create(&s->train, s->net, s->per_pass, 1, c, c->threads, st);
   if (!s->loader) return -1;
-  s->steps_per_epoch = fb_loader_num_batches(s->loader);
+  s->steps_per_epoch = fb_loader_num_batches(s->loader) / (c->micro > 1 ? c->micro : 1);
   if (s->steps_per_epoch < 1)
     return fb_fail(st, "%s: %d training images are fewer than one batch of %d", c->data_dir,
                    s->train.n, c->batch);
@@ -196,12 +215,17 @@ static int mt_setup(mt_state *s, const fb_mt_cfg *c, fb_status *st) {
   s->sched.final_frac = c->final_lr_frac;
   if (fb_schedule_check(&s->sched, st)) return -1;
   if (c->ema_decay > 0) fb_ema_init(&s->ema, &s->net->g.params, c->ema_decay);
-  if (fb_mkdir_p(c->out_dir, st) || (s->lock = fb_dir_lock(c->out_dir, st)) < 0) return -1;
+  /* rank 0 owns the run directory; the others only read its checkpoint */
+  if (s->rank == 0 &&
+      (fb_mkdir_p(c->out_dir, st) || (s->lock = fb_dir_lock(c->out_dir, st)) < 0))
+    return -1;
   s->config = mt_config(s);
+  if (fb_dist_same(c->dist, "configuration (options, data, arch)", s->config, st)) return -1;
   fb_loss_guard_init(&s->guard, c->max_loss_ratio);
   if (c->resume && fb_checkpoint_load(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL,
                                       &s->epoch, &s->step, c->resume == 2 ? NULL : s->config, st))
     return -1;
+  if (s->rank > 0) return 0;
   char path[1200];
   if (fb_path_in(path, sizeof path, c->out_dir, "log.jsonl", st)) return -1;
   /* a kill between an epoch's log line and its checkpoint: that epoch runs again */
@@ -235,14 +259,15 @@ static double mt_epoch_shown(mt_state *s, fb_progress *pg, fb_status *st) {
   const fb_mt_cfg *c = s->cfg;
   const fb_stepper step = {.net = s->net, .optim = &c->optim, .sched = &s->sched,
                            .ema = c->ema_decay > 0 ? &s->ema : NULL, .out_dir = c->out_dir,
-                           .n_guards = 1, .guard = &s->guard};
+                           .n_guards = 1, .guard = &s->guard,
+                           .reduce = c->dist && c->dist->size > 1 ? fb_dist_grad_mean : NULL,
+                           .reduce_ctx = (void *)c->dist, .micro = c->micro,
+                           .fill = fill_next, .fill_ctx = s};
   fb_loader_start_epoch(s->loader, s->epoch);
   double loss_sum = 0;
   long i = 0;
-  const fb_batch *b;
   double ts = fb_now_sec();
-  while ((b = fb_loader_next(s->loader))) {
-    if (fb_mt_fill_batch(s->net, b, 1, st)) return NAN;
+  while (i < s->steps_per_epoch) {
     char where[64];
     snprintf(where, sizeof where, "epoch %d step %ld", s->epoch + 1, i + 1);
     fb_step_result r;
@@ -298,7 +323,7 @@ int fb_mt_train(const fb_mt_cfg *c, fb_mt_metrics *final, fb_status *st) {
             cnt.params_all / 1e6, s.train.n, s.val.n, c->batch, s.steps_per_epoch);
   }
   s.step0 = s.step;
-  if (rc == 0 && s.epoch >= c->epochs) { /* --resume of a finished run: report its result */
+  if (rc == 0 && s.epoch >= c->epochs && s.rank == 0) { /* --resume of a finished run */
     if (!c->quiet)
       fprintf(stderr, "the run in %s already finished its %d epochs: evaluating its weights\n",
               c->out_dir, c->epochs);
@@ -307,11 +332,17 @@ int fb_mt_train(const fb_mt_cfg *c, fb_mt_metrics *final, fb_status *st) {
   while (rc == 0 && s.epoch < c->epochs) {
     double te = fb_now_sec();
     double loss = mt_epoch(&s, st);
-    if (isnan(loss) || mt_eval(&s, final, st)) {
+    if (isnan(loss) ||
+        fb_sync_replicas(c->dist, &s.net->g.params, c->ema_decay > 0 ? &s.ema : NULL, st)) {
       rc = -1;
       break;
     }
     s.epoch++;
+    if (s.rank > 0) continue; /* rank 0 evaluates, logs and saves */
+    if (mt_eval(&s, final, st)) {
+      rc = -1;
+      break;
+    }
     char js[4096];
     fb_mt_metrics_json(final, js, sizeof js);
     fprintf(s.log, "{\"epoch\": %d, \"step\": %ld, \"train_loss\": %.5f, \"seconds\": %.1f, "

@@ -21,6 +21,7 @@
 #include "train/ema.h"
 #include "train/schedule.h"
 #include "train/step.h"
+#include "dist/dist.h"
 
 fb_train_cfg fb_train_cfg_default(void) {
   fb_train_cfg c;
@@ -103,7 +104,22 @@ typedef struct train_state {
   int lock;  /* the run directory's lock (fb_dir_lock) */
   char *config; /* the run's options (checkpoint "config") */
   fb_loss_guard guard; /* divergence */
+  int rank, ranks;     /* data-parallel: this process and how many share each batch */
+  int per_pass;        /* items per forward pass: batch / (ranks x micro-batches) */
+  /* the step being filled: its global batch's items and augmentation draws */
+  const int *batch_idx;
+  fb_aug_draw *draws;
 } train_state;
+
+/* Micro-batch k of this rank: items (rank * micro + k) * per_pass onwards of
+ * the global batch, with the draws made for the whole of it. */
+static int fill_micro(void *ctx, int k, fb_status *st) {
+  train_state *s = ctx;
+  const int micro = s->cfg->micro > 1 ? s->cfg->micro : 1;
+  const int first = (s->rank * micro + k) * s->per_pass;
+  return fb_aug_batch_drawn(&s->cfg->aug, &s->train, s->batch_idx + first, s->per_pass,
+                            s->draws + first, fb_net_input(s->net), fb_net_labels(s->net), st);
+}
 
 static int open_data(train_state *s, fb_status *st) {
   const fb_train_cfg *c = s->cfg;
@@ -136,15 +152,19 @@ static double train_epoch(train_state *s, double t_run_start, long steps_at_star
   fb_rng_seed(&rng, c->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)s->epoch + 1);
   const fb_stepper step = {.net = s->net, .optim = &c->optim, .sched = &s->sched,
                            .ema = c->ema_decay > 0 ? &s->ema : NULL, .out_dir = c->out_dir,
-                           .n_guards = 1, .guard = &s->guard};
+                           .n_guards = 1, .guard = &s->guard,
+                           .reduce = s->ranks > 1 ? fb_dist_grad_mean : NULL,
+                           .reduce_ctx = (void *)c->dist, .micro = c->micro,
+                           .fill = fill_micro, .fill_ctx = s};
+  s->draws = fb_xmalloc((size_t)c->batch * sizeof *s->draws);
   double loss_sum = 0;
   fb_progress pg;
   fb_progress_init(&pg, stderr);
   pg.last = fb_now_sec();
   for (long i = 0; i < s->steps_per_epoch; i++) {
-    if (fb_aug_batch(&c->aug, &s->train, perm + i * c->batch, c->batch, 1, &rng,
-                     fb_net_input(s->net), fb_net_labels(s->net), st))
-      goto fail;
+    /* the whole global batch's draws, in order: the same on every rank */
+    for (int j = 0; j < c->batch; j++) s->draws[j] = fb_aug_draw_one(&c->aug, 1, &rng);
+    s->batch_idx = perm + i * c->batch;
     char where[64];
     snprintf(where, sizeof where, "epoch %d step %ld", s->epoch + 1, i + 1);
     fb_step_result r;
@@ -162,10 +182,14 @@ static double train_epoch(train_state *s, double t_run_start, long steps_at_star
   }
   fb_progress_end(&pg);
   free(perm);
+  free(s->draws);
+  s->draws = NULL;
   return loss_sum / s->steps_per_epoch;
 fail:
   fb_progress_end(&pg);
   free(perm);
+  free(s->draws);
+  s->draws = NULL;
   return NAN;
 }
 
@@ -211,6 +235,9 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
   s->cfg = c;
   s->lock = -1;
   if (c->epochs < 1 || c->batch < 1) return fb_fail(st, "epochs and batch must be >= 1");
+  s->rank = c->dist ? c->dist->rank : 0;
+  s->ranks = c->dist ? c->dist->size : 1;
+  if (fb_split_batch(c->batch, s->ranks, c->micro, &s->per_pass, st)) return -1;
   if (fb_optim_check(&c->optim, st) || fb_aug_check(&c->aug, st)) return -1;
   if (c->aug.size != c->build.input_size)
     return fb_fail(st, "augmentation size %d differs from input size %d", c->aug.size,
@@ -223,7 +250,7 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
   s->net->labels_json = fmnist_labels_json();
   s->net->opts.input_content = c->aug.content; /* saved: predict frames images the same way */
   s->net->g.nodes[s->net->loss_node].args.attr.label_smoothing = c->label_smoothing;
-  if (fb_net_plan(s->net, c->batch, c->seed, st)) return -1;
+  if (fb_net_plan(s->net, s->per_pass, c->seed, st)) return -1;
   if (open_data(s, st)) return -1;
   s->steps_per_epoch = s->train.n / c->batch;
   s->sched.base_lr = c->optim.lr;
@@ -232,13 +259,18 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
   s->sched.final_frac = c->final_lr_frac;
   if (fb_schedule_check(&s->sched, st)) return -1;
   if (c->ema_decay > 0) fb_ema_init(&s->ema, &s->net->g.params, c->ema_decay);
-  if (fb_mkdir_p(c->out_dir, st) || (s->lock = fb_dir_lock(c->out_dir, st)) < 0) return -1;
+  /* rank 0 owns the run directory; the others only read its checkpoint */
+  if (s->rank == 0 &&
+      (fb_mkdir_p(c->out_dir, st) || (s->lock = fb_dir_lock(c->out_dir, st)) < 0))
+    return -1;
   s->config = train_config(s);
+  if (fb_dist_same(c->dist, "configuration (options, data, arch)", s->config, st)) return -1;
   fb_loss_guard_init(&s->guard, c->max_loss_ratio);
   if (c->resume &&
       fb_checkpoint_load(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL, &s->epoch,
                          &s->step, c->resume == 2 ? NULL : s->config, st))
     return -1;
+  if (s->rank > 0) return 0;
   char path[1200];
   if (fb_path_in(path, sizeof path, c->out_dir, "log.jsonl", st)) return -1;
   /* a kill between an epoch's log line and its checkpoint: that epoch runs again */
@@ -274,7 +306,7 @@ int fb_train_run(const fb_train_cfg *c, fb_train_result *res, fb_status *st) {
   }
   double t0 = fb_now_sec();
   long steps0 = s.step;
-  if (rc == 0 && s.epoch >= c->epochs) { /* --resume of a finished run: report its result */
+  if (rc == 0 && s.epoch >= c->epochs && s.rank == 0) { /* --resume of a finished run */
     if (!c->quiet)
       fprintf(stderr, "the run in %s already finished its %d epochs: evaluating its weights\n",
               c->out_dir, c->epochs);
@@ -283,12 +315,18 @@ int fb_train_run(const fb_train_cfg *c, fb_train_result *res, fb_status *st) {
   while (rc == 0 && s.epoch < c->epochs) {
     double te = fb_now_sec();
     double loss = train_epoch(&s, t0, steps0, st);
-    if (isnan(loss) || evaluate(&s, res, st)) {
+    if (isnan(loss) || fb_sync_replicas(c->dist, &s.net->g.params,
+                                          c->ema_decay > 0 ? &s.ema : NULL, st)) {
       rc = -1;
       break;
     }
     s.epoch++;
     res->final_loss = loss;
+    if (s.rank > 0) continue; /* rank 0 evaluates, logs and saves */
+    if (evaluate(&s, res, st)) {
+      rc = -1;
+      break;
+    }
     double secs = fb_now_sec() - te;
     fprintf(s.log,
             "{\"epoch\": %d, \"step\": %ld, \"train_loss\": %.5f, \"top1\": %.5f, \"top5\": "
@@ -304,7 +342,7 @@ int fb_train_run(const fb_train_cfg *c, fb_train_result *res, fb_status *st) {
   }
   res->seconds = fb_now_sec() - t0;
   if (res->seconds > 0)
-    res->images_per_sec = (double)(s.step - steps0) * c->batch / res->seconds;
+    res->images_per_sec = (double)(s.step - steps0) * c->batch / res->seconds; /* all ranks */
   teardown(&s);
   return rc;
 }
