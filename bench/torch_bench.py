@@ -3,7 +3,9 @@
 
     /usr/bin/python3 bench/torch_bench.py archs/fbnetv3_a.json --input 224 --batch 32
 
-Training step: model.train(), forward, cross-entropy, backward, SGD momentum
+The network is bench/torch_model.py's: scripts/fbnet_torch.py's FBNet (the
+PyTorch model of fbnet's arch files) with the classifier of the published
+counts. Training step: model.train(), forward, cross-entropy, backward, SGD momentum
 0.9 step. With --forward: model.eval() and torch.no_grad(), forward only.
 Inputs are random normal images and random labels, made once before timing.
 The last line printed is a JSON object with sec_per_step (the median of the
@@ -20,7 +22,20 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch_model  # noqa: E402
+import torch_model  # noqa: E402  (scripts/fbnet_torch.py's FBNet, the published classifier)
+
+
+def timed(step, warmup, steps):
+    """Runs step() warmup times untimed, then steps times; returns the
+    seconds of each timed call (also the timing of bench/torch_supernet.py)."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def main(argv=None):
@@ -44,8 +59,9 @@ def main(argv=None):
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     try:
-        model = torch_model.build(a.arch, in_channels=a.in_channels, num_classes=a.classes,
-                                  width=a.width, standard_padding=a.padding == "standard")
+        model = torch_model.build(a.arch, input_size=a.input, in_channels=a.in_channels,
+                                  num_classes=a.classes, width=a.width,
+                                  standard_padding=a.padding == "standard")
     except (OSError, ValueError) as e:
         print("torch_bench: %s: %s" % (a.arch, e), file=sys.stderr)
         return 1
@@ -65,17 +81,11 @@ def main(argv=None):
 
         def step():
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
+            loss = loss_fn(model(x)["cls.logits"], y)
             loss.backward()
             opt.step()
 
-    for _ in range(a.warmup):
-        step()
-    times = []
-    for _ in range(a.steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+    times = timed(step, a.warmup, a.steps)
 
     # The median is the headline number: it ignores the odd slow step when
     # something else wakes up on a small shared machine.

@@ -9,6 +9,10 @@ head, light segmentation head) and their losses, trained with AdamW:
     /usr/bin/python3 bench/torch_supernet.py archs/fbnetv5_supernet.json --bits 1011...
     /usr/bin/python3 bench/torch_supernet.py archs/fbnetv5_supernet.json --bits 1011... --count
 
+The network is scripts/fbnet_torch.py's FBNet (the PyTorch model of fbnet's
+arch files, also behind scripts/fbnet_to_torch.py) built with the search's
+heads; this file adds what is specific to timing a search step: synthetic
+targets, the losses, the architecture distribution and the timing loop.
 A skipped block is not run (the identity); a skipped cross term is left out
 of its fusion sum. Every path output is computed whatever the heads read, as
 `fbnet bench search` does. One timed step = sample and importance weights of
@@ -32,7 +36,6 @@ import os
 import resource
 import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -41,273 +44,14 @@ from torch import nn
 # peak RSS of the interpreter with torch loaded, before any model exists (KiB on Linux)
 IMPORT_RSS_KB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "scripts"))
+import fbnet_torch as ft  # noqa: E402
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch_model as tm  # noqa: E402
+from torch_bench import timed  # noqa: E402
 
-TASKS = ("cls", "det", "seg")
-
-
-# ---- the supernet -----------------------------------------------------------
-
-def make_block(op, c_in, c_out, stride, args, where):
-    """One block copy of a row (standard padding k/2, as a search builds it)."""
-    m = tm.STEM_RE.match(op)
-    mi = tm.IRF_RE.match(op)
-    if m:
-        return tm.Stem(c_in, c_out, int(m.group(1)), stride)
-    if mi:
-        return tm.IRF(c_in, c_out, int(mi.group(1)), stride, args.get("e", 1),
-                      mi.group(2) is not None, None)
-    if op == "ir_pool_hs":
-        raise ValueError("%s: ir_pool_hs is only allowed as the \"head\" row" % where)
-    raise ValueError("%s: unknown op '%s'" % (where, op))
-
-
-def conv_bn_seq(c_in, c_out, k, stride=1, groups=1):
-    return nn.Sequential(nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False),
-                         nn.BatchNorm2d(c_out, eps=tm.BN_EPS, momentum=tm.BN_MOMENTUM))
-
-
-class Upsample(nn.Module):
-    def __init__(self, scale, mode):
-        super().__init__()
-        self.scale, self.mode = scale, mode
-
-    def forward(self, x):
-        if self.mode == "nearest":
-            return F.interpolate(x, scale_factor=self.scale, mode="nearest")
-        return F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
-
-
-def cross_term(c_from, c_to, frm, to):
-    """T(from -> to): up = 1x1 conv + BN + nearest upsample; down = per factor
-    of 2 a dw 3x3 stride 2 + BN + 1x1 conv + BN (intermediate steps keep the
-    source width)."""
-    if frm > to:
-        return nn.Sequential(conv_bn_seq(c_from, c_to, 1), Upsample(1 << (frm - to), "nearest"))
-    steps = []
-    for s in range(to - frm):
-        c_out = c_to if s + 1 == to - frm else c_from
-        steps += [conv_bn_seq(c_from, c_from, 3, 2, c_from), conv_bn_seq(c_from, c_out, 1)]
-    return nn.Sequential(*steps)
-
-
-def fusion_pairs(stage, n_paths, where):
-    f = stage.get("fusion", "none")
-    if f == "all":
-        return {(a, b) for a in range(n_paths) for b in range(n_paths) if a != b}
-    if f == "none":
-        return set()
-    if not isinstance(f, list):
-        raise ValueError("%s.fusion: \"all\", \"none\" or a list of [from, to]" % where)
-    pairs = set()
-    for t in f:
-        if (not isinstance(t, list) or len(t) != 2 or not all(isinstance(v, int) for v in t)
-                or not all(0 <= v < n_paths for v in t) or t[0] == t[1]):
-            raise ValueError("%s.fusion: bad term %r" % (where, t))
-        pairs.add((t[0], t[1]))
-    return pairs
-
-
-class Supernet(nn.Module):
-    """The trunk of a multi-path arch file. Elements are (name, module, bit);
-    bit -1: always run. forward(x, mask) returns the path outputs."""
-
-    def __init__(self, arch, width, input_size):
-        super().__init__()
-        self.width = width
-        if input_size % 32:
-            raise ValueError("the input size must be a multiple of 32 (got %d)" % input_size)
-        self.search = bool(arch.get("search", False))
-        self.bit_names = []
-        self.mods = nn.ModuleList()
-        self.stem = []         # element indices
-        self.stages = []       # per stage: dict(open, paths, cross)
-        c, h = 3, input_size
-        self._elems = []
-        stem_rows = arch.get("stem", [])
-        c, h = self._chain(stem_rows, c, h, "stem", self.stem, "stem")
-        stem_c, stem_h = c, h
-        paths_c, paths_h = [], []
-        stages = arch.get("stages")
-        if not isinstance(stages, list) or not stages:
-            raise ValueError("not a multi-path arch file (no \"stages\")")
-        for si, st in enumerate(stages):
-            where = "stages[%d]" % si
-            rec = {"open": None, "paths": [], "cross": []}
-            if "open" in st:
-                op, c_out, stride, rep, args = tm.parse_row(st["open"], where + ".open")
-                src_c, src_h = (stem_c, stem_h) if not paths_c else (paths_c[-1], paths_h[-1])
-                c_out = tm.div8(c_out * width)
-                blk = make_block(op, src_c, c_out, stride, args, where + ".open")
-                rec["open"] = self._add("s%d.open" % si, blk, -1)
-                paths_c.append(c_out)
-                paths_h.append((src_h - 1) // stride + 1)
-            n = len(paths_c)
-            rows = st.get("paths", [])
-            if not isinstance(rows, list) or len(rows) != n:
-                raise ValueError("%s.paths: %d row lists for %d paths" % (where, len(rows), n))
-            for p in range(n):
-                idx = []
-                paths_c[p], paths_h[p] = self._chain(rows[p], paths_c[p], paths_h[p],
-                                                     "s%d.p%d" % (si, p), idx,
-                                                     "%s.paths[%d]" % (where, p))
-                rec["paths"].append(idx)
-            pairs = fusion_pairs(st, n, where)
-            for to in range(n):
-                for frm in range(n):
-                    if (frm, to) not in pairs:
-                        continue
-                    name = "s%d.f%dto%d" % (si, frm, to)
-                    bit = self._new_bit(name) if self.search else -1
-                    e = self._add(name, cross_term(paths_c[frm], paths_c[to], frm, to), bit)
-                    rec["cross"].append((frm, to, e))
-            self.stages.append(rec)
-        self.paths_c, self.paths_h = paths_c, paths_h
-        self.n_bits = len(self.bit_names)
-
-    def _new_bit(self, name):
-        self.bit_names.append(name)
-        return len(self.bit_names) - 1
-
-    def _add(self, name, module, bit):
-        self.mods.append(module)
-        self._elems.append((name, bit))
-        return len(self.mods) - 1
-
-    def _chain(self, rows, c, h, prefix, out, where):
-        if not isinstance(rows, list):
-            raise ValueError("%s: must be a list of rows" % where)
-        k = 0
-        for j, row in enumerate(rows):
-            op, c_out, stride, rep, args = tm.parse_row(row, "%s[%d]" % (where, j))
-            c_out = tm.div8(c_out * self.width)
-            for r in range(rep):
-                s = stride if r == 0 else 1
-                name = "%s.%d" % (prefix, k)
-                blk = make_block(op, c, c_out, s, args, name)
-                same = c == c_out and s == 1
-                bit = self._new_bit(name) if self.search and same else -1
-                out.append(self._add(name, blk, bit))
-                h = (h - 1) // s + 1
-                c = c_out
-                k += 1
-        return c, h
-
-    def forward(self, x, mask):
-        def run(e, v):
-            bit = self._elems[e][1]
-            return v if bit >= 0 and not mask[bit] else self.mods[e](v)
-
-        for e in self.stem:
-            x = run(e, x)
-        cur = []
-        for rec in self.stages:
-            if rec["open"] is not None:
-                cur.append(self.mods[rec["open"]](cur[-1] if cur else x))
-            for p, idx in enumerate(rec["paths"]):
-                for e in idx:
-                    cur[p] = run(e, cur[p])
-            before = list(cur)
-            for frm, to, e in rec["cross"]:
-                bit = self._elems[e][1]
-                if bit < 0 or mask[bit]:
-                    cur[to] = cur[to] + self.mods[e](before[frm])
-        return cur
-
-
-# ---- heads ------------------------------------------------------------------
-
-class ClsHead(nn.Module):
-    """ir_pool_hs head row (when the file has one) + linear classifier (bias);
-    a global pool first only when the map is not 1x1."""
-
-    def __init__(self, arch, c_in, width, classes):
-        super().__init__()
-        self.head = None
-        if "head" in arch:
-            op, c_out, stride, rep, args = tm.parse_row(arch["head"], "head")
-            if op != "ir_pool_hs":
-                raise ValueError("head: only ir_pool_hs is supported (got '%s')" % op)
-            c_out = tm.div8(c_out * width)
-            self.head = tm.PoolHead(c_in, c_out, args.get("e", 6))
-            c_in = c_out
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_in, classes, bias=True)
-
-    def forward(self, x):
-        if self.head is not None:
-            x = self.head(x)
-        if x.shape[2] != 1 or x.shape[3] != 1:
-            x = self.pool(x)
-        return self.classifier(torch.flatten(x, 1))
-
-
-class FCOSHead(nn.Module):
-    """src/tasks/det/fcos.h: lateral 1x1 + BN per level, top-down nearest
-    x2 add, cls/reg towers (3x3 conv shared across levels, BN per level,
-    relu), shared output convs cls K / box 4 (+relu) / centerness 1."""
-
-    def __init__(self, in_chs, K, width, depth, prior=0.01):
-        super().__init__()
-        L = len(in_chs)
-        self.lat = nn.ModuleList([conv_bn_seq(c, width, 1) for c in in_chs])
-        self.cls_convs = nn.ModuleList([nn.Conv2d(width, width, 3, 1, 1, bias=False)
-                                        for _ in range(depth)])
-        self.reg_convs = nn.ModuleList([nn.Conv2d(width, width, 3, 1, 1, bias=False)
-                                        for _ in range(depth)])
-        bn = lambda: nn.BatchNorm2d(width, eps=tm.BN_EPS, momentum=tm.BN_MOMENTUM)  # noqa: E731
-        self.cls_bns = nn.ModuleList([nn.ModuleList([bn() for _ in range(depth)]) for _ in range(L)])
-        self.reg_bns = nn.ModuleList([nn.ModuleList([bn() for _ in range(depth)]) for _ in range(L)])
-        self.cls_logits = nn.Conv2d(width, K, 3, 1, 1, bias=True)
-        self.bbox_pred = nn.Conv2d(width, 4, 3, 1, 1, bias=True)
-        self.centerness = nn.Conv2d(width, 1, 3, 1, 1, bias=True)
-        with torch.no_grad():
-            for m, b in ((self.cls_logits, -math.log((1 - prior) / prior)),
-                         (self.bbox_pred, 1.0), (self.centerness, 0.0)):
-                m.weight.mul_(0.01 / m.weight.std())
-                m.bias.fill_(b)
-
-    def forward(self, feats):
-        L = len(feats)
-        lat = [self.lat[i](f) for i, f in enumerate(feats)]
-        pyr = [None] * L
-        pyr[L - 1] = lat[L - 1]
-        for i in range(L - 2, -1, -1):
-            pyr[i] = lat[i] + F.interpolate(pyr[i + 1], scale_factor=2, mode="nearest")
-        cls, box, ctr = [], [], []
-        for i in range(L):
-            c = r = pyr[i]
-            for d in range(len(self.cls_convs)):
-                c = F.relu(self.cls_bns[i][d](self.cls_convs[d](c)))
-                r = F.relu(self.reg_bns[i][d](self.reg_convs[d](r)))
-            cls.append(torch.flatten(self.cls_logits(c), 2))
-            box.append(torch.flatten(F.relu(self.bbox_pred(r)), 2))
-            ctr.append(torch.flatten(self.centerness(r), 2))
-        return torch.cat(cls, 2), torch.cat(box, 2), torch.cat(ctr, 2)
-
-
-class SegHead(nn.Module):
-    """src/tasks/seg/seghead.h (sum fusion, relu): per level 1x1 conv + BN +
-    relu to W, bilinear up to stride 4; sum; 3x3 conv + BN + relu; 1x1 conv
-    (bias) to K; bilinear x4."""
-
-    def __init__(self, in_chs, strides, K, width):
-        super().__init__()
-        self.lat = nn.ModuleList([nn.Sequential(conv_bn_seq(c, width, 1), nn.ReLU())
-                                  for c in in_chs])
-        self.up = nn.ModuleList([Upsample(s // 4, "bilinear") if s > 4 else nn.Identity()
-                                 for s in strides])
-        self.mix = nn.Sequential(conv_bn_seq(width, width, 3), nn.ReLU())
-        self.cls = nn.Conv2d(width, K, 1, bias=True)
-        self.out_up = Upsample(4, "bilinear")
-
-    def forward(self, feats):
-        x = None
-        for i, f in enumerate(feats):
-            y = self.up[i](self.lat[i](f))
-            x = y if x is None else x + y
-        return self.out_up(self.cls(self.mix(x)))
+TASKS = ft.TASKS
 
 
 # ---- losses -----------------------------------------------------------------
@@ -395,54 +139,28 @@ def fcos_targets(boxes, sizes, strides, center_radius=1.5, range_mult=4.0):
     return torch.stack(cls_all), torch.stack(box_all), torch.stack(ctr_all)
 
 
-# ---- the whole search network -----------------------------------------------
+# ---- the search network -----------------------------------------------------
 
-class SearchNet(nn.Module):
-    def __init__(self, arch, a, tasks):
-        super().__init__()
-        self.trunk = Supernet(arch, a.width, a.input)
-        t = self.trunk
-        n = len(t.paths_c)
-        heads = arch.get("heads", {})
-        self.cls_path = heads.get("cls", n - 1)
-        self.det_paths = heads.get("det", list(range(max(0, n - 3), n)))
-        self.seg_paths = heads.get("seg", list(range(n)))
-        for key, ps in (("det", self.det_paths), ("seg", self.seg_paths)):
-            if not isinstance(ps, list) or not all(isinstance(p, int) and 0 <= p < n for p in ps):
-                raise ValueError("heads.%s: a list of path indices < %d" % (key, n))
-        if not isinstance(self.cls_path, int) or not 0 <= self.cls_path < n:
-            raise ValueError("heads.cls: a path index < %d" % n)
-        stride = lambda p: a.input // t.paths_h[p]  # noqa: E731
-        self.tasks = tasks
-        self.cls = ClsHead(arch, t.paths_c[self.cls_path], a.width, a.classes) \
-            if "cls" in tasks else None
-        depth = 2 if a.det_depth == 0 else max(0, a.det_depth)
-        self.det = FCOSHead([t.paths_c[p] for p in self.det_paths], a.classes, a.det_width,
-                            depth) if "det" in tasks else None
-        self.det_strides = [stride(p) for p in self.det_paths]
-        self.det_sizes = [t.paths_h[p] for p in self.det_paths]
-        self.seg = SegHead([t.paths_c[p] for p in self.seg_paths],
-                           [stride(p) for p in self.seg_paths], a.classes + 1,
-                           a.seg_width) if "seg" in tasks else None
-
-    def forward(self, x, mask):
-        f = self.trunk(x, mask)
-        out = {}
-        if self.cls is not None:
-            out["cls"] = self.cls(f[self.cls_path])
-        if self.det is not None:
-            out["det"] = self.det([f[p] for p in self.det_paths])
-        if self.seg is not None:
-            out["seg"] = self.seg([f[p] for p in self.seg_paths])
-        return out
+def search_net(arch, a, tasks):
+    """scripts/fbnet_torch.py's FBNet of the multi-path arch with the heads a
+    search attaches (standard padding; FCOS and segmentation heads of width
+    --det-width / --seg-width on the arch's paths, cls K, det K, seg K + 1)."""
+    if "stages" not in arch:
+        raise ValueError("not a multi-path arch file (no \"stages\")")
+    opts = ft.options(input_size=a.input, width=a.width, in_channels=3, num_classes=a.classes,
+                      padding="standard", tasks=sum(ft.TASK_BITS[t] for t in tasks),
+                      num_cats=a.classes, num_seg_classes=a.classes + 1,
+                      det_width=a.det_width, det_depth=a.det_depth, seg_width=a.seg_width)
+    return ft.FBNet(arch, opts)
 
 
 def task_losses(out, tg):
+    """The task losses of the head outputs (fbnet infer's names)."""
     loss = {}
-    if "cls" in out:
-        loss["cls"] = F.cross_entropy(out["cls"], tg["label"])
-    if "det" in out:
-        cls, box, ctr = out["det"]
+    if "cls.logits" in out:
+        loss["cls"] = F.cross_entropy(out["cls.logits"], tg["label"])
+    if "det.cls" in out:
+        cls, box, ctr = out["det.cls"], out["det.box"], out["det.ctr"]
         pos, npos = tg["pos"], tg["npos"]
         lc = focal_loss(cls, tg["onehot"], npos)
         pred = box.permute(0, 2, 1)[pos]
@@ -450,16 +168,17 @@ def task_losses(out, tg):
         lctr = F.binary_cross_entropy_with_logits(ctr[:, 0][pos], tg["ctr_pos"],
                                                   reduction="sum") / max(1, npos)
         loss["det"] = lc + lb + lctr
-    if "seg" in out:
-        loss["seg"] = F.cross_entropy(out["seg"], tg["seg"], ignore_index=255)
+    if "seg.logits" in out:
+        loss["seg"] = F.cross_entropy(out["seg.logits"], tg["seg"], ignore_index=255)
     return loss
 
 
 def make_targets(net, a, gen):
     boxes, masks, labels = random_scenes(a.batch, a.input, a.classes, gen)
     tg = {"label": labels, "seg": masks}
-    if net.det is not None:
-        cls, box, ctr = fcos_targets(boxes, net.det_sizes, net.det_strides)
+    if net.tasks & ft.TASK_DET:
+        cls, box, ctr = fcos_targets(boxes, [h for _, h, _ in net.det_levels],
+                                     [s for s, _, _ in net.det_levels])
         pos = cls >= 0
         onehot = torch.zeros(a.batch, a.classes, cls.shape[1])
         onehot.scatter_(1, cls.clamp_min(0)[:, None], 1.0)
@@ -505,31 +224,10 @@ class ArchDist:
 
 
 def count(net, mask, input_size):
-    """(MACs, conv+linear weights) of the masked network with its heads at
-    batch 1, fbnet's convention."""
-    macs, seen = [0], {}
-
-    def hook(mod, inp, out):
-        if isinstance(mod, nn.Conv2d):
-            k = mod.kernel_size[0] * mod.kernel_size[1]
-            macs[0] += out.numel() * (mod.in_channels // mod.groups) * k
-        elif isinstance(mod, nn.Linear):
-            macs[0] += out.numel() * mod.in_features
-        else:
-            macs[0] += inp[0].numel()
-        if not isinstance(mod, nn.AdaptiveAvgPool2d):
-            seen[id(mod)] = mod.weight.numel()
-
-    hs = [m.register_forward_hook(hook) for m in net.modules()
-          if isinstance(m, (nn.Conv2d, nn.Linear, nn.AdaptiveAvgPool2d))]
-    was = net.training
-    net.eval()
-    with torch.no_grad():
-        net(torch.zeros(1, 3, input_size, input_size), mask)
-    net.train(was)
-    for h in hs:
-        h.remove()
-    return macs[0], sum(seen.values())
+    """(MACs, conv+linear weights of the layers run) of the masked network
+    with its heads at batch 1, fbnet's convention."""
+    macs, weights, _ = ft.count(net, torch.zeros(1, 3, input_size, input_size), mask)
+    return macs, weights
 
 
 def parse_bits(s, B):
@@ -549,13 +247,13 @@ def make_optimizer(net, lr=2e-3, wd=0.05):
                               {"params": no_decay, "weight_decay": 0.0}], lr=lr)
 
 
-def time_steps(net, a, mask_list, gen):
+def time_steps(net, a, tasks, mask_list, gen):
     x = torch.randn(a.batch, 3, a.input, a.input, generator=gen)
     tg = make_targets(net, a, gen)
     opt = make_optimizer(net)
     # parameters of skipped blocks get no gradient and AdamW leaves them alone,
     # as fbnet's optimizer skips the slots no active node uses
-    dist = ArchDist(len(net.tasks), net.trunk.n_bits)
+    dist = ArchDist(len(tasks), net.n_bits)
     forced = torch.tensor([1.0 if b else 0.0 for b in mask_list], dtype=torch.float64)
     net.train()
 
@@ -564,20 +262,13 @@ def time_steps(net, a, mask_list, gen):
         rho = dist.importance(forced)
         out = net(x, mask_list)
         losses = task_losses(out, tg)
-        total = sum(rho[i] * losses[t] for i, t in enumerate(net.tasks))
+        total = sum(rho[i] * losses[t] for i, t in enumerate(tasks))
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
-        dist.step(forced, rho, [float(losses[t]) for t in net.tasks])
+        dist.step(forced, rho, [float(losses[t]) for t in tasks])
 
-    for _ in range(a.warmup):
-        step()
-    times = []
-    for _ in range(a.steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return times
+    return timed(step, a.warmup, a.steps)
 
 
 def main(argv=None):
@@ -616,16 +307,16 @@ def main(argv=None):
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     try:
-        arch = tm.load_arch(a.arch)
-        net = SearchNet(arch, a, tasks)
-        B = net.trunk.n_bits
+        arch = ft.load_arch(a.arch)
+        net = search_net(arch, a, tasks)
+        B = net.n_bits
         specs = (a.bits or "1" * B).split(",") if a.count else [a.bits or "1" * B]
         masks = [parse_bits(s, B) for s in specs]
     except (OSError, ValueError, KeyError, TypeError) as e:
         print("torch_supernet: %s: %s" % (a.arch, e), file=sys.stderr)
         return 1
     if a.list_bits:
-        print(json.dumps({"n_bits": B, "bits": net.trunk.bit_names}))
+        print(json.dumps({"n_bits": B, "bits": net.bit_names}))
     if a.count:
         for s, m in zip(specs, masks):
             macs, params = count(net, m, a.input)
@@ -634,7 +325,7 @@ def main(argv=None):
 
     macs, params = count(net, masks[0], a.input)
     gen = torch.Generator().manual_seed(a.seed + 1)
-    times = time_steps(net, a, masks[0], gen)
+    times = time_steps(net, a, tasks, masks[0], gen)
     sec = statistics.median(times)
     if not a.json:
         print("torch_supernet: %s, %d bits (%d kept), tasks %s, %d px, width %g, batch %d, "

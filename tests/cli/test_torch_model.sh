@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Cross-checks the independent PyTorch model of an arch file (bench/torch_model.py)
-# against the published FBNetV3-A numbers, and smoke-tests bench/torch_bench.py.
+# Cross-checks the PyTorch model of an arch file (scripts/fbnet_torch.py, through
+# bench/torch_model.py) against the published FBNetV3-A numbers, and smoke-tests bench/torch_bench.py.
 # Skips (exit 0) when /usr/bin/python3 cannot import torch.
 set -u
 cd "$(dirname "$0")/../.."
@@ -33,13 +33,13 @@ std = tm.build("archs/fbnetv3_a.json", standard_padding=True)
 print("standard_macs", tm.count(std, 224)[0])
 m = tm.build("archs/fbnetv3_a.json", in_channels=1, num_classes=10, width=0.5)
 m.eval()
-print("shape", tuple(m(torch.randn(2, 1, 64, 64)).shape))
-b = m.features.stage2_1  # a residual IRF starts as the identity (last BN gamma 0)
+print("shape", tuple(m(torch.randn(2, 1, 64, 64))["cls.logits"].shape))
+b = m.stage2[1]  # a residual IRF starts as the identity (last BN gamma 0)
 z = torch.randn(1, 16, 8, 8)
 print("residual_identity", b.residual, bool(torch.equal(b(z), z)))
-print("strides", m.features.stage2_0.dw[0].stride, m.features.stage2_1.dw[0].stride)
-print("dw_pad", m.features.stage4_0.dw[0].padding, m.features.stage5_0.dw[0].padding,
-      std.features.stage4_0.dw[0].padding)
+print("strides", m.stage2[0].dw.conv.stride, m.stage2[1].dw.conv.stride)
+print("dw_pad", m.stage4[0].dw.conv.padding, m.stage5[0].dw.conv.padding,
+      std.stage4[0].dw.conv.padding)
 print("missing_rc", tm.main(["/nonexistent.json", "--count"]))
 print("bad_rc", tm.main([sys.argv[1], "--count"]))
 PYEOF
