@@ -1081,6 +1081,48 @@ static void run_sweep(void) {
   print_row(c, nseeds);
 }
 
+/* Two samples per step (two ranks, or --archs-per-step 2): one Adam step on
+ * the mean of their plain estimates at the same theta, then both baselines. */
+static void test_step_many(void) {
+  fb_archdist d1, d2;
+  fb_status st;
+  fb_rng rng;
+  fb_rng_seed(&rng, 43);
+  CHECK(fb_archdist_init(&d1, 3, 9, 0.6, &st) == 0, "init: %s", st.msg);
+  CHECK(fb_archdist_init(&d2, 3, 9, 0.6, &st) == 0, "init: %s", st.msg);
+  random_thetas(&d1, &rng, 1.0);
+  memcpy(d2.theta, d1.theta, 54 * sizeof(double));
+  double worst = 0;
+  int rho_same = 1;
+  for (int k = 0; k < 12; k++) {
+    uint8_t a[18];
+    double loss[6], reward[6], rho1[6], rho2[6], g0[54], g1[54], g[54];
+    fb_archdist_sample(&d1, &rng, a);
+    fb_archdist_sample(&d1, &rng, a + 9);
+    for (int i = 0; i < 6; i++) reward[i] = loss[i] = 1 + fb_rng_uniform(&rng);
+    const int warm = k < 3;
+    CHECK(fb_archdist_step_many(&d1, 2, a, loss, NULL, !warm, rho1) == 0, "step_many");
+    fb_archdist_importance(&d2, a, rho2);
+    fb_archdist_importance(&d2, a + 9, rho2 + 3);
+    if (!warm) {
+      fb_archdist_grad(&d2, a, rho2, reward, g0);
+      fb_archdist_grad(&d2, a + 9, rho2 + 3, reward + 3, g1);
+      for (int i = 0; i < 54; i++) g[i] = g0[i] / 2 + g1[i] / 2;
+      fb_archdist_adam(&d2, g);
+    }
+    fb_archdist_update_baseline(&d2, reward);
+    fb_archdist_update_baseline(&d2, reward + 3);
+    for (int i = 0; i < 6; i++) rho_same &= rho1[i] == rho2[i];
+    for (int i = 0; i < 54; i++) worst = fmax(worst, fabs(d1.theta[i] - d2.theta[i]));
+  }
+  CHECK(worst < 1e-12, "2 samples per step == the mean of their estimates, one Adam step "
+        "(max |dtheta| %.3g)", worst);
+  CHECK(rho_same, "both samples' rho from the theta before the update");
+  CHECK(d1.adam_steps == 9, "one Adam step per step (%ld after 9)", d1.adam_steps);
+  fb_archdist_free(&d1);
+  fb_archdist_free(&d2);
+}
+
 int main(int argc, char **argv) {
   int sweep = argc > 1 && strcmp(argv[1], "--sim") == 0;
   if (argc > 1 && !sweep) {
@@ -1098,6 +1140,7 @@ int main(int argc, char **argv) {
   test_flops_penalty();
   test_entropy();
   test_step_composition();
+  test_step_many();
   test_init_errors();
   test_json_round_trip();
   test_json_errors();

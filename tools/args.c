@@ -1,4 +1,5 @@
 #include "args.h"
+#include "dist/dist.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -131,4 +132,20 @@ int args_parse(const arg_spec *s, int argc, char **argv) {
     s->positional[(*s->n_positional)++] = a;
   }
   return 0;
+}
+
+void tool_error(const char *cmd, const fb_dist *d, const fb_status *st) {
+  if (d && d->size > 1)
+    fprintf(stderr, "fbnet %s: rank %d of %d: error: %s\n", cmd, d->rank, d->size, st->msg);
+  else
+    fprintf(stderr, "fbnet %s: error: %s\n", cmd, st->msg);
+  fb_dist_abort(d, 1);
+}
+
+void tool_dist_summary(const char *cmd, const fb_dist *d) {
+  if (!d || d->size <= 1 || d->rank != 0 || d->reduce_calls == 0) return;
+  fprintf(stderr, "fbnet %s: data-parallel over %d ranks: gradient allreduce of %.2f MB per step, "
+          "%.2f ms per step on average (%ld steps)\n", cmd, d->size,
+          d->reduce_bytes / d->reduce_calls / 1e6, 1e3 * d->reduce_sec / d->reduce_calls,
+          d->reduce_calls);
 }

@@ -32,4 +32,14 @@ typedef struct arg_spec {
 int args_parse(const arg_spec *spec, int argc, char **argv);
 void args_usage(const arg_spec *spec, FILE *f);
 
+/* A failed command's error on stderr ("fbnet CMD: error: ..."), named by rank
+ * in a data-parallel run, which it then ends (the other ranks would wait for
+ * this one forever). */
+struct fb_dist;
+struct fb_status;
+void tool_error(const char *cmd, const struct fb_dist *d, const struct fb_status *st);
+/* Rank 0 of a data-parallel run: one stderr line on the gradient allreduce
+ * (ranks, bytes and milliseconds per step). Nothing for one process. */
+void tool_dist_summary(const char *cmd, const struct fb_dist *d);
+
 #endif

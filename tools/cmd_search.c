@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "dist/dist.h"
 #include "commands.h"
 #include "search/search.h"
 
@@ -52,7 +53,7 @@ int cmd_search(int argc, char **argv) {
   fb_search_cfg c = fb_search_cfg_default();
   const char *tasks = "cls,det,seg", *gamma = NULL, *targets = NULL;
   int input = -1, batch = -1, seed = -1, threads = 0, optimizer = -1, det_width = 0,
-      seg_width = 0, det_depth = -2, resume = 0, quiet = 0, limit = 0, adv_norm = 0, replay = 0;
+      seg_width = 0, det_depth = -2, resume = 0, quiet = 0, archs = 1, limit = 0, adv_norm = 0, replay = 0;
   double elite = 0;
   int deploy_input = 0, allow_changes = 0;
   double max_loss_ratio = -1;
@@ -120,6 +121,10 @@ int cmd_search(int argc, char **argv) {
        "stop as diverged when a task's loss exceeds X times its recent mean (default 10; 0: "
        "only non-finite losses)"},
       {"--quiet", ARG_FLAG, &quiet, 0, 0, NULL, "no progress output"},
+      {"--archs-per-step", ARG_INT, &archs, 1, FB_SEARCH_MAX_ARCHS, NULL,
+       "architectures sampled per step (default 1), each trained on its part of the batch; "
+       "their weight gradients are averaged and theta takes one update from all. Under "
+       "mpirun every rank samples its own: N ranks x M architectures per step"},
   };
   const arg_spec spec = {
       "fbnet search --data PROXY_DIR [--tasks cls,det,seg] [--out RUN_DIR] [options]",
@@ -169,12 +174,19 @@ int cmd_search(int argc, char **argv) {
   c.threads = threads > 0 ? threads : 1;
   c.resume = resume && allow_changes ? 2 : resume;
   if (max_loss_ratio >= 0) c.max_loss_ratio = max_loss_ratio;
-  c.quiet = quiet;
+  c.archs_per_step = archs;
   if (threads) omp_set_num_threads(threads);
   fb_status st = {{0}};
-  if (fb_search_run(&c, &st)) {
+  fb_dist dist;
+  if (fb_dist_start(NULL, NULL, &dist, &st)) {
     fprintf(stderr, "fbnet search: error: %s\n", st.msg);
     return 1;
   }
-  return 0;
+  c.dist = &dist;
+  c.quiet = quiet || dist.rank > 0;
+  rc = fb_search_run(&c, &st);
+  if (rc) tool_error("search", &dist, &st);
+  else if (!quiet) tool_dist_summary("search", &dist);
+  fb_dist_stop(&dist);
+  return rc ? 1 : 0;
 }

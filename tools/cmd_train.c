@@ -21,7 +21,7 @@ typedef struct train_opts {
   int epochs, batch, train_limit, test_limit, seed, resume, quiet, det_width, seg_width;
   int allow_changes, micro;
   double max_loss_ratio;
-  const fb_dist *dist; /* the ranks of a data-parallel run (mpirun) */
+  fb_dist *dist; /* the ranks of a data-parallel run (mpirun) */
   double width, lr, wd, momentum, warmup, ls, ema, final_lr, scale_min, scale_max;
   const char *arch, *data, *out;
 } train_opts;
@@ -63,14 +63,6 @@ static fb_optim_cfg optim_from(const train_opts *o, fb_optim_cfg dflt) {
   return c;
 }
 
-/* The error, named by rank in a data-parallel run, which it then ends: the
- * other ranks would wait for this one forever. */
-static void report_error(const fb_dist *d, const fb_status *st) {
-  if (d->size > 1) fprintf(stderr, "fbnet train: rank %d of %d: error: %s\n", d->rank, d->size, st->msg);
-  else fprintf(stderr, "fbnet train: error: %s\n", st->msg);
-  fb_dist_abort(d, 1);
-}
-
 static int run_fmnist(const train_opts *o) {
   fb_train_cfg c = fb_train_cfg_default();
   c.arch_path = o->arch;
@@ -102,7 +94,7 @@ static int run_fmnist(const train_opts *o) {
   fb_status st = {{0}};
   fb_train_result r;
   if (fb_train_run(&c, &r, &st)) {
-    report_error(o->dist, &st);
+    tool_error("train", o->dist, &st);
     return 1;
   }
   if (o->dist->rank == 0)
@@ -146,7 +138,7 @@ static int run_formats(const train_opts *o, int task) {
   fb_status st = {{0}};
   fb_mt_metrics m;
   if (fb_mt_train(&c, &m, &st)) {
-    report_error(o->dist, &st);
+    tool_error("train", o->dist, &st);
     return 1;
   }
   char js[4096];
@@ -241,6 +233,7 @@ int cmd_train(int argc, char **argv) {
   }
   o.dist = &dist;
   rc = task == FB_TASK_CLS && is_fmnist(o.data) ? run_fmnist(&o) : run_formats(&o, task);
+  if (rc == 0 && !o.quiet) tool_dist_summary("train", &dist);
   fb_dist_stop(&dist);
   return rc;
 }

@@ -51,10 +51,10 @@ int main(int argc, char **argv) {
     printf("fbnet %s (MPI: %s)\n", FBNET_VERSION, fb_dist_available() ? "yes" : "no");
     return 0;
   }
-  if (fb_dist_launched_size() > 1 && strcmp(name, "train") != 0) {
+  if (fb_dist_launched_size() > 1 && strcmp(name, "train") != 0 && strcmp(name, "search") != 0) {
     /* every rank would run the whole command and write the same files */
-    fprintf(stderr, "fbnet %s: runs in one process; of the commands only 'fbnet train' runs "
-            "data-parallel under mpirun\n", name);
+    fprintf(stderr, "fbnet %s: runs in one process; of the commands only 'fbnet train' and "
+            "'fbnet search' run data-parallel under mpirun\n", name);
     return 2;
   }
   for (int i = 0; i < n_commands; i++)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/status.h"
 
 #ifdef FB_HAVE_MPI
@@ -64,7 +65,7 @@ void fb_dist_stop(fb_dist *d) {
 }
 
 void fb_dist_abort(const fb_dist *d, int code) {
-  if (d->mpi && d->size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  if (d && d->mpi && d->size > 1) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
 int fb_dist_mean(const fb_dist *d, float *x, size_t n, fb_status *st) {
@@ -74,6 +75,26 @@ int fb_dist_mean(const fb_dist *d, float *x, size_t n, fb_status *st) {
   if (err != MPI_SUCCESS) return mpi_fail(st, "the allreduce of the gradients", err);
   const float inv = 1.0f / (float)d->size;
   for (size_t i = 0; i < n; i++) x[i] *= inv;
+  return 0;
+}
+
+int fb_dist_allgather(const fb_dist *d, const double *mine, size_t n, double *all,
+                      fb_status *st) {
+  if (!d || d->size <= 1) {
+    memmove(all, mine, n * sizeof *all);
+    return 0;
+  }
+  if (n > (size_t)INT32_MAX) return fb_fail(st, "MPI: %zu doubles in one allgather", n);
+  int err = MPI_Allgather(mine, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, MPI_COMM_WORLD);
+  if (err != MPI_SUCCESS) return mpi_fail(st, "the allgather of the sampled architectures", err);
+  return 0;
+}
+
+int fb_dist_max_bytes(const fb_dist *d, unsigned char *x, size_t n, fb_status *st) {
+  if (!d || d->size <= 1 || n == 0) return 0;
+  if (n > (size_t)INT32_MAX) return fb_fail(st, "MPI: %zu bytes in one allreduce", n);
+  int err = MPI_Allreduce(MPI_IN_PLACE, x, (int)n, MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD);
+  if (err != MPI_SUCCESS) return mpi_fail(st, "the allreduce of the used parameters", err);
   return 0;
 }
 
@@ -119,6 +140,22 @@ int fb_dist_mean(const fb_dist *d, float *x, size_t n, fb_status *st) {
   return 0;
 }
 
+int fb_dist_allgather(const fb_dist *d, const double *mine, size_t n, double *all,
+                      fb_status *st) {
+  (void)d;
+  (void)st;
+  memmove(all, mine, n * sizeof *all);
+  return 0;
+}
+
+int fb_dist_max_bytes(const fb_dist *d, unsigned char *x, size_t n, fb_status *st) {
+  (void)d;
+  (void)x;
+  (void)n;
+  (void)st;
+  return 0;
+}
+
 int fb_dist_same(const fb_dist *d, const char *what, const char *text, fb_status *st) {
   (void)d;
   (void)what;
@@ -130,7 +167,14 @@ int fb_dist_same(const fb_dist *d, const char *what, const char *text, fb_status
 #endif
 
 int fb_dist_grad_mean(void *ctx, fb_params *p, fb_status *st) {
-  return fb_dist_mean(ctx, p->grad, p->total, st);
+  fb_dist *d = ctx;
+  if (!d || d->size <= 1) return 0;
+  const double t0 = fb_now_sec();
+  const int rc = fb_dist_mean(d, p->grad, p->total, st);
+  d->reduce_sec += fb_now_sec() - t0;
+  d->reduce_bytes += (double)p->total * sizeof(float);
+  d->reduce_calls++;
+  return rc;
 }
 
 int fb_dist_buffers_mean(const fb_dist *d, fb_params *p, fb_status *st) {

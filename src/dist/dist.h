@@ -18,6 +18,9 @@
 typedef struct fb_dist {
   int rank, size; /* this process, and how many there are (1: not distributed) */
   int mpi;        /* 1: MPI was started by fb_dist_start and must be finalised */
+  /* what fb_dist_grad_mean did (for the run's summary and benchmarks) */
+  long reduce_calls;
+  double reduce_bytes, reduce_sec;
 } fb_dist;
 
 /* 1 when this binary can run distributed (built with MPI). */
@@ -35,6 +38,11 @@ void fb_dist_abort(const fb_dist *d, int code);
 
 /* x (n floats) becomes its mean over the ranks, in place (one allreduce). */
 int fb_dist_mean(const fb_dist *d, float *x, size_t n, fb_status *st);
+/* all (size x n doubles) = every rank's `mine` (n doubles), in rank order. */
+int fb_dist_allgather(const fb_dist *d, const double *mine, size_t n, double *all,
+                      fb_status *st);
+/* x (n bytes) becomes its maximum over the ranks (e.g. 0/1 flags: their OR). */
+int fb_dist_max_bytes(const fb_dist *d, unsigned char *x, size_t n, fb_status *st);
 /* fb_grad_reduce_fn (train/step.h): the gradients' mean over the ranks, the
  * whole store in one fused buffer. ctx: the fb_dist. */
 int fb_dist_grad_mean(void *ctx, fb_params *p, fb_status *st);

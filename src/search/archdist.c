@@ -374,33 +374,54 @@ static void replay_grad(const fb_archdist *d, double *g) {
 
 /* ---- one step ------------------------------------------------------------- */
 
-int fb_archdist_step(fb_archdist *d, const uint8_t *a, const double *loss, const double *penalty,
-                     int update_theta, double *rho) {
-  double w[FB_ARCHDIST_MAX_TASKS], reward[FB_ARCHDIST_MAX_TASKS];
-  int ok[FB_ARCHDIST_MAX_TASKS], bad = 0;
-  fb_archdist_importance(d, a, w);
-  if (rho) memcpy(rho, w, (size_t)d->T * sizeof(double)); /* before theta moves */
-  for (int t = 0; t < d->T; t++) {
-    reward[t] = loss[t] + (penalty ? penalty[t] : 0.0);
-    ok[t] = isfinite(reward[t]);
-    bad += !ok[t];
+int fb_archdist_step_many(fb_archdist *d, int n, const uint8_t *a, const double *loss,
+                          const double *penalty, int update_theta, double *rho) {
+  const int T = d->T;
+  const size_t TP = (size_t)T * d->P;
+  double *w = fb_xmalloc((size_t)n * T * sizeof *w), *reward = fb_xmalloc((size_t)n * T * sizeof *reward);
+  int *ok = fb_xmalloc((size_t)n * T * sizeof *ok), bad = 0;
+  for (int i = 0; i < n; i++) { /* every sample's weights at the same theta */
+    fb_archdist_importance(d, a + (size_t)i * d->D, w + (size_t)i * T);
+    for (int t = 0; t < T; t++) {
+      const size_t k = (size_t)i * T + t;
+      reward[k] = loss[k] + (penalty ? penalty[k] : 0.0);
+      ok[k] = isfinite(reward[k]);
+      bad += !ok[k];
+    }
   }
+  if (rho) memcpy(rho, w, (size_t)n * T * sizeof *w); /* before theta moves */
   if (update_theta) {
-    double *g = fb_xmalloc((size_t)d->T * (size_t)d->P * sizeof(double));
+    double *g = fb_xcalloc(TP, sizeof *g);
     if (d->replay > 0) {
-      double stored[FB_ARCHDIST_MAX_TASKS];
-      for (int t = 0; t < d->T; t++) stored[t] = ok[t] ? reward[t] : INFINITY;
-      buffer_push(d, a, stored, fb_archdist_log_proposal(d, a));
+      for (int i = 0; i < n; i++) {
+        double stored[FB_ARCHDIST_MAX_TASKS];
+        for (int t = 0; t < T; t++) stored[t] = ok[i * T + t] ? reward[i * T + t] : INFINITY;
+        buffer_push(d, a + (size_t)i * d->D, stored, fb_archdist_log_proposal(d, a + (size_t)i * d->D));
+      }
       replay_grad(d, g);
-    } else {
-      plain_grad(d, a, w, reward, ok, g);
+    } else { /* the mean of the samples' estimates */
+      double *gi = fb_xmalloc(TP * sizeof *gi);
+      for (int i = 0; i < n; i++) {
+        plain_grad(d, a + (size_t)i * d->D, w + (size_t)i * T, reward + (size_t)i * T, ok + i * T, gi);
+        for (size_t k = 0; k < TP; k++) g[k] += gi[k] / n;
+      }
+      free(gi);
     }
     fb_archdist_adam(d, g);
     free(g);
   }
-  for (int t = 0; t < d->T; t++)
-    if (ok[t]) update_one_baseline(d, t, reward[t]);
+  for (int i = 0; i < n; i++)
+    for (int t = 0; t < T; t++)
+      if (ok[i * T + t]) update_one_baseline(d, t, reward[i * T + t]);
+  free(w);
+  free(reward);
+  free(ok);
   return bad;
+}
+
+int fb_archdist_step(fb_archdist *d, const uint8_t *a, const double *loss, const double *penalty,
+                     int update_theta, double *rho) {
+  return fb_archdist_step_many(d, 1, a, loss, penalty, update_theta, rho);
 }
 
 /* ---- results ------------------------------------------------------------ */

@@ -146,6 +146,13 @@ void fb_archdist_update_baseline(fb_archdist *d, const double *reward);
  * alone; the return value is the number of such tasks (0 normally). */
 int fb_archdist_step(fb_archdist *d, const uint8_t *a, const double *loss, const double *penalty,
                      int update_theta, double *rho);
+/* The same for n samples drawn at the same theta (a: n x D; loss, penalty,
+ * rho: n x T), one update: the plain estimator averages their estimates, the
+ * replay one adds all n to its buffer first; baselines then take the rewards
+ * in order. n = 1 is fb_archdist_step. A data-parallel search gathers every
+ * rank's samples and makes this same update on every rank. */
+int fb_archdist_step_many(fb_archdist *d, int n, const uint8_t *a, const double *loss,
+                          const double *penalty, int update_theta, double *rho);
 
 /* Final architecture of task t: two-choice decisions a[j] = p(1) > thresh
  * (pass 0.5), others the most probable choice (ties: the lower index). */

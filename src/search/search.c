@@ -25,6 +25,7 @@
 #include "train/checkpoint.h"
 #include "train/guard.h"
 #include "train/step.h"
+#include "dist/dist.h"
 #include "train/mt_trainer.h"
 #include "train/schedule.h"
 
@@ -92,6 +93,8 @@ typedef struct srch {
   int lock;                /* the run directory's lock (fb_dir_lock) */
   long steps_per_epoch;
   FILE *log;
+  int rank, ranks, M;      /* data-parallel rank and ranks; architectures per step per rank */
+  int per_pass;            /* items per forward pass: batch / (ranks x M) */
 } srch;
 
 /* ---- setup --------------------------------------------------------------- */
@@ -99,6 +102,8 @@ typedef struct srch {
 static int check_cfg(const fb_search_cfg *c, fb_status *st) {
   if (c->steps < 1) return fb_fail(st, "--steps must be >= 1");
   if (c->batch < 1) return fb_fail(st, "--batch must be >= 1");
+  if (c->archs_per_step > FB_SEARCH_MAX_ARCHS)
+    return fb_fail(st, "--archs-per-step %d: at most %d", c->archs_per_step, FB_SEARCH_MAX_ARCHS);
   if (!(c->warmup_frac >= 0 && c->warmup_frac < 1))
     return fb_fail(st, "--warmup must be in [0, 1) (fraction of the steps)");
   if (!(c->init_prob > 0 && c->init_prob < 1)) return fb_fail(st, "--init-prob must be in (0, 1)");
@@ -143,22 +148,31 @@ static int build_supernet(srch *s, fb_status *st) {
   if (!s->net) return -1;
   if (s->net->loss_node >= 0)
     s->net->g.nodes[s->net->loss_node].args.attr.label_smoothing = c->label_smoothing;
-  return fb_net_plan(s->net, c->batch, c->seed, st);
+  return fb_net_plan(s->net, s->per_pass, c->seed, st);
 }
 
 static int make_loader(srch *s, fb_status *st) {
   const fb_search_cfg *c = s->c;
-  fb_loader_cfg lc = fb_loader_cfg_default(s->net->opts.input_size, 3, c->batch, 1);
+  fb_loader_cfg lc = fb_loader_cfg_default(s->net->opts.input_size, 3, s->per_pass, 1);
   lc.seed = c->seed;
   lc.threads = c->threads > 0 ? c->threads : 1;
   lc.drop_last = 1;
+  if (s->ranks * s->M > 1) { /* this rank's parts of every global batch */
+    lc.parts = s->ranks * s->M;
+    lc.part_first = s->rank * s->M;
+    lc.part_count = s->M;
+  }
   if (!(s->loader = fb_loader_create(&s->data, &lc, st))) return -1;
-  s->steps_per_epoch = fb_loader_num_batches(s->loader);
+  s->steps_per_epoch = fb_loader_num_batches(s->loader) / s->M;
   if (s->steps_per_epoch < 1)
     return fb_fail(st, "%s: %d proxy images are fewer than one batch of %d", c->data_dir,
                    s->data.n, c->batch);
   return 0;
 }
+
+/* A sample as gathered across ranks: its bits, then per task its loss,
+ * penalty and MACs, then the mixture component it came from. */
+static int sample_doubles(const fb_searcher *s) { return s->B + 3 * s->T + 1; }
 
 int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, fb_net *net, fb_status *st) {
   memset(s, 0, sizeof *s);
@@ -186,6 +200,13 @@ int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, fb_net *net, fb_sta
                    "search has %d", net->name, d.input_size, d.width,
                    s->cost_net->mp ? s->cost_net->mp->n_bits : 0, s->B);
   s->mask = fb_xcalloc((size_t)s->B, 1);
+  s->M = c->archs_per_step > 1 ? c->archs_per_step : 1;
+  s->rank = c->dist ? c->dist->rank : 0;
+  s->A = s->M * (c->dist ? c->dist->size : 1);
+  s->masks = fb_xcalloc((size_t)s->M * s->B, 1);
+  s->mine = fb_xcalloc((size_t)s->M * sample_doubles(s), sizeof *s->mine);
+  s->all = fb_xcalloc((size_t)s->A * sample_doubles(s), sizeof *s->all);
+  s->used = fb_xcalloc((size_t)net->g.params.n + 1, 1);
   s->sched.base_lr = c->optim.lr;
   s->sched.warmup_steps = (long)(c->lr_warmup_frac * c->steps);
   s->sched.total_steps = c->steps;
@@ -206,7 +227,12 @@ void fb_searcher_free(fb_searcher *s) {
   fb_net_free(s->cost_net);
   s->cost_net = NULL;
   free(s->mask);
-  s->mask = NULL;
+  free(s->masks);
+  free(s->mine);
+  free(s->all);
+  free(s->used);
+  s->mask = s->masks = s->used = NULL;
+  s->mine = s->all = NULL;
 }
 
 static int setup(srch *s, const fb_search_cfg *c, fb_status *st) {
@@ -214,9 +240,14 @@ static int setup(srch *s, const fb_search_cfg *c, fb_status *st) {
   s->c = c;
   s->lock = -1;
   if (check_cfg(c, st)) return -1;
+  s->rank = c->dist ? c->dist->rank : 0;
+  s->ranks = c->dist ? c->dist->size : 1;
+  s->M = c->archs_per_step > 1 ? c->archs_per_step : 1;
+  if (fb_split_batch(c->batch, s->ranks, s->M, &s->per_pass, st)) return -1;
   if (fb_proxy_load(c->data_dir, "train", c->train_limit, &s->data, st) || check_labels(s, st) ||
       build_supernet(s, st) || make_loader(s, st) || fb_searcher_init(&s->e, c, s->net, st))
     return -1;
+  if (s->rank > 0) return 0; /* rank 0 owns the run directory */
   if (fb_mkdir_p(c->out_dir, st) || (s->lock = fb_dir_lock(c->out_dir, st)) < 0) return -1;
   return 0;
 }
@@ -252,6 +283,8 @@ static char *search_config(const srch *s) {
   fb_config_put(o, "--tasks", "%u", c->tasks);
   fb_config_put(o, "--steps", "%ld", c->steps);
   fb_config_put(o, "--batch", "%d", c->batch);
+  if (s->e.A > 1) /* absent for one, as in runs made before this option */
+    fb_config_put(o, "architectures per step (ranks x --archs-per-step)", "%d", s->e.A);
   fb_config_put(o, "--seed", "%llu", (unsigned long long)c->seed);
   fb_config_put(o, "--warmup", "%g", c->warmup_frac);
   fb_config_put(o, "--theta-lr", "%g", c->theta_lr);
@@ -265,7 +298,10 @@ static char *search_config(const srch *s) {
   return fb_config_finish(o);
 }
 
-static int save_checkpoint(const srch *s, fb_status *st) {
+static int save_checkpoint(srch *s, fb_status *st) {
+  /* every rank's BN statistics averaged: the model is the same on all */
+  if (fb_sync_replicas(s->c->dist, &s->net->g.params, NULL, st)) return -1;
+  if (s->rank > 0) return 0;
   char path[1200];
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", s->c->out_dir);
   char *state = state_json(&s->e), *config = search_config(s);
@@ -336,56 +372,143 @@ static void set_loss_weights(fb_searcher *s, const double *rho) {
 }
 
 static void task_losses(void *ctx, double *loss) {
-  const fb_searcher *s = ctx;
+  fb_searcher *s = ctx;
+  double *pack = s->mine + (size_t)s->cur * sample_doubles(s) + s->B;
   for (int t = 0; t < s->T; t++) {
     loss[t] = 0;
     for (int k = 0; k < s->n_roots[t]; k++)
       loss[t] += s->base_w[t][k] * s->net->g.nodes[s->roots[t][k]].out[0];
+    pack[t] = loss[t];
   }
 }
 
+/* Architecture k of this rank's step: one stream per architecture of the step
+ * (so that rank r draws what one process with r * M + k before it would); a
+ * single architecture per step keeps the searcher's own stream. */
+static int sample_arch(fb_searcher *s, int k, uint8_t *mask) {
+  if (s->A == 1) return fb_archdist_sample(&s->dist, &s->rng, mask);
+  fb_rng r;
+  const uint64_t g = (uint64_t)s->rank * (uint64_t)s->M + (uint64_t)k;
+  fb_rng_seed(&r, (s->c->seed ^ 0x5ea2c4a2c4ull) + 0x9E3779B97F4A7C15ULL * ((uint64_t)s->step + 1) +
+                      0xD1B54A32D192ED03ULL * (g + 1));
+  return fb_archdist_sample(&s->dist, &r, mask);
+}
+
+/* The step's micro-batch k: its architecture sampled and set, its loss
+ * weights (importance weights), its batch in the inputs. */
+static int fill_arch(void *ctx, int k, fb_status *st) {
+  fb_searcher *s = ctx;
+  uint8_t *mask = s->masks + (size_t)k * s->B;
+  double *pack = s->mine + (size_t)k * sample_doubles(s);
+  const int u = sample_arch(s, k, mask);
+  if (s->forced_mask) memcpy(mask, s->forced_mask, (size_t)s->B);
+  for (int b = 0; b < s->B; b++) pack[b] = mask[b];
+  pack[s->B + 3 * s->T] = u;
+  double rho[FB_SEARCH_MAX_TASKS];
+  fb_archdist_importance(&s->dist, mask, rho);
+  fb_graph_set_mask(&s->net->g, mask);
+  const fb_params *p = &s->net->g.params;
+  if (k == 0) memset(s->used, 0, (size_t)p->n);
+  for (int i = 0; i < p->n; i++) s->used[i] |= p->used ? p->used[i] : 1;
+  s->cur = k;
+  const fb_batch *b = s->parts ? s->parts[k] : s->next(s->next_ctx);
+  if (!b) return fb_fail(st, "internal: the loader ended early at step %ld", s->step + 1);
+  if (fb_mt_fill_batch(s->net, b, 1, st)) return -1;
+  set_loss_weights(s, rho);
+  return 0;
+}
+
+/* Before the weights' update: every slot any architecture of the step used
+ * (on any rank) is updated, with the gradients averaged over the ranks. */
+static int reduce_arch_grads(void *ctx, fb_params *p, fb_status *st) {
+  fb_searcher *s = ctx;
+  if (p->used) memcpy(p->used, s->used, (size_t)p->n);
+  const fb_dist *d = s->c->dist;
+  if (!d || d->size <= 1) return 0;
+  if (p->used && fb_dist_max_bytes(d, p->used, (size_t)p->n, st)) return -1;
+  return fb_dist_grad_mean(s->c->dist, p, st);
+}
+
 /* The weights' update (one training step): each task's loss is guarded on its
- * own; a distributed search would average the weight gradients in the step
- * (each rank samples its own architecture). */
+ * own; M architectures are M micro-batches. */
 static int train_weights(fb_searcher *s, fb_search_step_info *o, fb_status *st) {
   const char *labels[FB_SEARCH_MAX_TASKS];
   for (int t = 0; t < s->T; t++) labels[t] = fb_task_name(s->task[t]);
   const fb_stepper step = {.net = s->net, .optim = &s->c->optim, .sched = &s->sched,
                            .out_dir = s->c->out_dir, .n_guards = s->T, .guard = s->guard,
-                           .guard_label = labels, .watched = task_losses, .ctx = s};
+                           .guard_label = labels, .watched = task_losses, .ctx = s,
+                           .reduce = reduce_arch_grads, .reduce_ctx = s, .micro = s->M,
+                           .fill = fill_arch, .fill_ctx = s};
   char where[32];
   snprintf(where, sizeof where, "step %ld", s->step + 1);
   fb_step_result r;
   if (fb_train_step(&step, s->step, where, &r, st)) return -1;
   o->total = r.total;
-  for (int t = 0; t < s->T; t++) o->loss[t] = r.watched[t];
   o->lr = r.lr;
   return 0;
 }
 
-static void resource_terms(fb_searcher *s, fb_search_step_info *o) {
-  for (int t = 0; t < s->T; t++) {
-    const double target = s->c->flops_target[task_slot(s->task[t])];
-    o->macs[t] = fb_mp_task_cost(s->cost_net, s->mask, s->task[t]).macs;
-    o->pen[t] = fb_flops_penalty(o->macs[t], target, s->c->flops_lambda);
-    if (s->reward_hook) o->pen[t] += s->reward_hook(s->hook_ctx, s->task[t], s->mask, s->B);
+/* The resource terms of this rank's architectures, into their samples. */
+static void resource_terms(fb_searcher *s) {
+  for (int k = 0; k < s->M; k++) {
+    const uint8_t *mask = s->masks + (size_t)k * s->B;
+    double *pack = s->mine + (size_t)k * sample_doubles(s) + s->B;
+    for (int t = 0; t < s->T; t++) {
+      const double target = s->c->flops_target[task_slot(s->task[t])];
+      const double macs = fb_mp_task_cost(s->cost_net, mask, s->task[t]).macs;
+      double pen = fb_flops_penalty(macs, target, s->c->flops_lambda);
+      if (s->reward_hook) pen += s->reward_hook(s->hook_ctx, s->task[t], mask, s->B);
+      pack[s->T + t] = pen;
+      pack[2 * s->T + t] = macs;
+    }
   }
 }
 
-int fb_searcher_step(fb_searcher *s, const fb_batch *b, fb_search_step_info *o, fb_status *st) {
+/* Every rank's samples, in rank order, make one theta update (the same on
+ * every rank); o gets the first sample's terms. */
+static int update_theta(fb_searcher *s, fb_search_step_info *o, fb_status *st) {
+  const int n = sample_doubles(s), A = s->A, T = s->T, B = s->B;
+  if (fb_dist_allgather(s->c->dist, s->mine, (size_t)s->M * n, s->all, st)) return -1;
+  uint8_t *a = fb_xmalloc((size_t)A * B);
+  double *loss = fb_xmalloc((size_t)A * T * sizeof *loss), *pen = fb_xmalloc((size_t)A * T * sizeof *pen);
+  double *rho = fb_xmalloc((size_t)A * T * sizeof *rho);
+  for (int i = 0; i < A; i++) {
+    const double *x = s->all + (size_t)i * n;
+    for (int b = 0; b < B; b++) a[(size_t)i * B + b] = (uint8_t)x[b];
+    for (int t = 0; t < T; t++) loss[i * T + t] = x[B + t], pen[i * T + t] = x[B + T + t];
+  }
+  fb_archdist_step_many(&s->dist, A, a, loss, pen, s->step >= s->warmup_steps, rho);
+  const double *x0 = s->all;
+  memcpy(s->mask, a, (size_t)B); /* what the log shows */
+  o->u = (int)x0[B + 3 * T];
+  for (int t = 0; t < T; t++) {
+    o->loss[t] = x0[B + t];
+    o->pen[t] = x0[B + T + t];
+    o->macs[t] = x0[B + 2 * T + t];
+    o->rho[t] = rho[t];
+  }
+  free(a);
+  free(loss);
+  free(pen);
+  free(rho);
+  return 0;
+}
+
+int fb_searcher_step_parts(fb_searcher *s, const fb_batch *const *parts, fb_search_step_info *o,
+                           fb_status *st) {
   memset(o, 0, sizeof *o);
-  o->u = fb_archdist_sample(&s->dist, &s->rng, s->mask);
-  if (s->forced_mask) memcpy(s->mask, s->forced_mask, (size_t)s->B);
-  fb_archdist_importance(&s->dist, s->mask, o->rho);
-  fb_graph_set_mask(&s->net->g, s->mask);
-  if (fb_mt_fill_batch(s->net, b, 1, st)) return -1;
-  set_loss_weights(s, o->rho);
+  s->parts = parts;
   if (train_weights(s, o, st)) return -1;
-  resource_terms(s, o);
-  /* (distributed search averages the theta gradients across ranks here) */
-  fb_archdist_step(&s->dist, s->mask, o->loss, o->pen, s->step >= s->warmup_steps, NULL);
+  resource_terms(s);
+  if (update_theta(s, o, st)) return -1;
   s->step++;
   return 0;
+}
+
+int fb_searcher_step(fb_searcher *s, const fb_batch *b, fb_search_step_info *o, fb_status *st) {
+  if (s->M != 1) return fb_fail(st, "internal: %d architectures per step need %d batches", s->M, s->M);
+  const fb_batch *parts[1] = {b};
+  return fb_searcher_step_parts(s, parts, o, st);
 }
 
 /* ---- logging ------------------------------------------------------------- */
@@ -444,29 +567,31 @@ static void print_progress(const srch *s, fb_progress *pg, double now,
 static void seek_loader(srch *s) {
   const long epoch = s->e.step / s->steps_per_epoch, bi = s->e.step % s->steps_per_epoch;
   fb_loader_start_epoch(s->loader, epoch);
-  for (long k = 0; k < bi; k++) fb_loader_next(s->loader);
+  for (long k = 0; k < bi * s->M; k++) fb_loader_next(s->loader);
 }
+
+static const fb_batch *next_batch(void *loader) { return fb_loader_next(loader); }
 
 static int run_steps_shown(srch *s, fb_progress *pg, fb_status *st) {
   const fb_search_cfg *c = s->c;
   fb_searcher *e = &s->e;
+  e->next = next_batch;
+  e->next_ctx = s->loader;
   const double t0 = fb_now_sec();
   const long step0 = e->step;
   seek_loader(s);
   while (e->step < c->steps) {
     if (e->step % s->steps_per_epoch == 0 && e->step != step0) seek_loader(s);
-    const fb_batch *b = fb_loader_next(s->loader);
-    if (!b) return fb_fail(st, "internal: the loader ended early at step %ld", e->step);
     fb_search_step_info o;
     const double ts = fb_now_sec();
-    if (fb_searcher_step(e, b, &o, st)) return -1;
-    log_step(s, &o, fb_now_sec() - ts);
+    if (fb_searcher_step_parts(e, NULL, &o, st)) return -1;
+    if (s->log) log_step(s, &o, fb_now_sec() - ts);
     const double t = fb_now_sec();
     if (!c->quiet && fb_progress_due(pg, t, e->step == c->steps || e->step == step0 + 1))
       print_progress(s, pg, t, &o, (double)(e->step - step0) / (t - t0));
     const int stop = c->stop_after > 0 && e->step - step0 >= c->stop_after;
     if (e->step % c->ckpt_every == 0 || e->step == c->steps || stop) {
-      fflush(s->log);
+      if (s->log) fflush(s->log);
       if (save_checkpoint(s, st)) return -1;
     }
     if (stop && e->step < c->steps) {
@@ -477,7 +602,7 @@ static int run_steps_shown(srch *s, fb_progress *pg, fb_status *st) {
       return 1;
     }
   }
-  fflush(s->log);
+  if (s->log) fflush(s->log);
   return 0;
 }
 
@@ -500,6 +625,7 @@ static void teardown(srch *s) {
 }
 
 static int open_log(srch *s, fb_status *st) {
+  if (s->rank > 0) return 0;
   char path[1200];
   snprintf(path, sizeof path, "%s/search.jsonl", s->c->out_dir);
   if (s->c->resume && fb_jsonl_truncate(path, "step", s->e.step, st)) return -1;
@@ -521,11 +647,20 @@ static void print_header(const srch *s) {
 int fb_search_run(const fb_search_cfg *c, fb_status *st) {
   srch s;
   int rc = setup(&s, c, st);
+  if (rc == 0) {
+    char *config = search_config(&s);
+    rc = fb_dist_same(c->dist, "configuration (options, data, supernet)", config, st);
+    free(config);
+  }
   if (rc == 0 && c->resume) rc = resume(&s, st);
   if (rc == 0) rc = open_log(&s, st);
-  if (rc == 0 && !c->quiet) print_header(&s);
+  if (rc == 0 && !c->quiet && s.rank == 0) print_header(&s);
   if (rc == 0) rc = run_steps(&s, st);
   if (rc == 1) { /* --stop-after: checkpoint written, no results yet */
+    teardown(&s);
+    return 0;
+  }
+  if (rc == 0 && s.rank > 0) { /* rank 0 writes the results */
     teardown(&s);
     return 0;
   }

@@ -27,6 +27,7 @@
 #include "train/schedule.h"
 
 #define FB_SEARCH_MAX_TASKS 3
+#define FB_SEARCH_MAX_ARCHS 64 /* architectures per step and process */
 
 typedef struct fb_search_cfg {
   const char *supernet_path;
@@ -62,6 +63,11 @@ typedef struct fb_search_cfg {
   int resume;             /* 1: continue OUT's run; 2: also with other options */
   double max_loss_ratio;  /* divergence: loss > this x its recent mean (0: non-finite only) */
   int quiet;
+  int archs_per_step;     /* architectures sampled per step by this process (0 or 1: one), each
+                           * on its own part of the batch; their weight gradients are averaged
+                           * and theta takes one update from all of them */
+  struct fb_dist *dist;   /* data-parallel ranks (dist/dist.h); each samples its own
+                           * architectures; NULL: this process alone */
 } fb_search_cfg;
 
 fb_search_cfg fb_search_cfg_default(void);
@@ -102,6 +108,18 @@ typedef struct fb_searcher {
    * architecture preference); task is FB_TASK_* */
   double (*reward_hook)(void *ctx, unsigned task, const uint8_t *mask, int n_bits);
   void *hook_ctx;
+  /* several architectures per step (archs_per_step x ranks) */
+  int M, A;                  /* this rank's, and all ranks' together */
+  int rank;
+  uint8_t *masks;            /* M x B: this rank's architectures of the step */
+  double *mine, *all;        /* packed samples: M, and A of them (sample_doubles each) */
+  uint8_t *used;             /* parameter slots any of this rank's architectures uses */
+  const struct fb_batch *const *parts; /* the step's M batches, or NULL: next(next_ctx)
+                              * gives each when its architecture is trained (a loader's batch
+                              * lives until the next one is asked for) */
+  const struct fb_batch *(*next)(void *ctx);
+  void *next_ctx;
+  int cur;                   /* the architecture being trained */
 } fb_searcher;
 
 /* What one step did (for the log). */
@@ -119,6 +137,11 @@ int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, struct fb_net *net,
  * one backward with every head, weight update, REINFORCE update. */
 int fb_searcher_step(fb_searcher *s, const struct fb_batch *b, fb_search_step_info *o,
                      fb_status *st);
+/* The same with s->M architectures on M batches (parts[k] for architecture
+ * k; parts NULL: from s->next); with ranks, every rank's samples are gathered and each rank makes the
+ * same theta update. o describes the first architecture of rank 0. */
+int fb_searcher_step_parts(fb_searcher *s, const struct fb_batch *const *parts,
+                           fb_search_step_info *o, fb_status *st);
 void fb_searcher_free(fb_searcher *s);
 
 /* Order of tasks inside a search: the selected ones among cls, det, seg. */

@@ -261,7 +261,7 @@ static double mt_epoch_shown(mt_state *s, fb_progress *pg, fb_status *st) {
                            .ema = c->ema_decay > 0 ? &s->ema : NULL, .out_dir = c->out_dir,
                            .n_guards = 1, .guard = &s->guard,
                            .reduce = c->dist && c->dist->size > 1 ? fb_dist_grad_mean : NULL,
-                           .reduce_ctx = (void *)c->dist, .micro = c->micro,
+                           .reduce_ctx = c->dist, .micro = c->micro,
                            .fill = fill_next, .fill_ctx = s};
   fb_loader_start_epoch(s->loader, s->epoch);
   double loss_sum = 0;

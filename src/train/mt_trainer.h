@@ -42,7 +42,7 @@ typedef struct fb_mt_cfg {
   double max_loss_ratio;  /* divergence: loss > this x its recent mean (0: non-finite only) */
   int quiet;
   int micro;              /* micro-batches per step (gradient accumulation; 0 or 1: none) */
-  const struct fb_dist *dist; /* data-parallel ranks (dist/dist.h); NULL: this process alone */
+  struct fb_dist *dist;   /* data-parallel ranks (dist/dist.h); NULL: this process alone */
 } fb_mt_cfg;
 
 /* Fewer training steps than this get a warning at the end of a run. */

@@ -154,7 +154,7 @@ static double train_epoch(train_state *s, double t_run_start, long steps_at_star
                            .ema = c->ema_decay > 0 ? &s->ema : NULL, .out_dir = c->out_dir,
                            .n_guards = 1, .guard = &s->guard,
                            .reduce = s->ranks > 1 ? fb_dist_grad_mean : NULL,
-                           .reduce_ctx = (void *)c->dist, .micro = c->micro,
+                           .reduce_ctx = c->dist, .micro = c->micro,
                            .fill = fill_micro, .fill_ctx = s};
   s->draws = fb_xmalloc((size_t)c->batch * sizeof *s->draws);
   double loss_sum = 0;

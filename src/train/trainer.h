@@ -31,7 +31,7 @@ typedef struct fb_train_cfg {
   double max_loss_ratio;  /* divergence: loss > this x its recent mean (0: non-finite only) */
   int quiet;              /* no progress lines */
   int micro;              /* micro-batches per step (gradient accumulation; 0 or 1: none) */
-  const struct fb_dist *dist; /* data-parallel ranks (dist/dist.h); NULL: this process alone */
+  struct fb_dist *dist;   /* data-parallel ranks (dist/dist.h); NULL: this process alone */
 } fb_train_cfg;
 
 typedef struct fb_train_result {

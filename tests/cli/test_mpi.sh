@@ -55,6 +55,47 @@ check "[ $rc -eq 0 ] && below '${d:-1}' 1e-4" "8 steps: max |dw| ${d:-?} (<= 1e-
 d32=$(weights_diff "$tmp/b32/weights.safetensors" "$tmp/r8/weights.safetensors" 2> /dev/null)
 check "below '${d:-1}' '${d32:-0}'" "the one-process batch of 32 (BN over 32, not 16) differs more: ${d32:-?}"
 
+# Two hosts for real: two network namespaces joined by a veth pair (addresses
+# 10.77.0.1 and .2), mpirun in the first reaching the second through a launch
+# agent that stands in for ssh; the ranks talk MPI over TCP across the veth.
+two_hosts() {
+  local ns0=fbnet$$a ns1=fbnet$$b
+  ip netns add $ns0 2> /dev/null || return 1
+  ip netns add $ns1 && ip link add fbv$$a type veth peer name fbv$$b &&
+  ip link set fbv$$a netns $ns0 && ip link set fbv$$b netns $ns1 &&
+  ip -n $ns0 addr add 10.77.0.1/24 dev fbv$$a && ip -n $ns1 addr add 10.77.0.2/24 dev fbv$$b &&
+  ip -n $ns0 link set fbv$$a up && ip -n $ns1 link set fbv$$b up &&
+  ip -n $ns0 link set lo up && ip -n $ns1 link set lo up || return 1
+  cat > "$tmp/agent" << AGENT
+#!/bin/sh
+# mpirun's "ssh": host 10.77.0.1 is namespace $ns0, 10.77.0.2 is $ns1
+host=\$1; shift
+case "\$host" in 10.77.0.1) ns=$ns0 ;; 10.77.0.2) ns=$ns1 ;; *) exit 1 ;; esac
+exec ip netns exec \$ns sh -c "\$*"
+AGENT
+  chmod +x "$tmp/agent"
+  printf '10.77.0.1 slots=1\n10.77.0.2 slots=1\n' > "$tmp/hosts"
+  NETNS=($ns0 $ns1)
+}
+NETNS=()
+cleanup_netns() { for n in "${NETNS[@]}"; do ip netns del "$n" 2> /dev/null; done; }
+trap 'cleanup_netns; rm -rf "$tmp"' EXIT
+if two_hosts; then
+  HOSTS=(timeout 120 ip netns exec "${NETNS[0]}" env -u OMPI_MCA_btl_tcp_if_include -u OMPI_MCA_oob_tcp_if_include
+         mpirun --hostfile "$tmp/hosts" -np 2 --mca plm_rsh_agent "$tmp/agent"
+         --mca btl self,tcp --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24)
+  where=$("${HOSTS[@]}" sh -c 'ip -o -4 addr show | grep -o "10\.77\.0\.[12]"' 2> "$tmp/err" | sort | tr '\n' ' ')
+  check "[ \"$where\" = '10.77.0.1 10.77.0.2 ' ]" "two namespaces: one rank on each address ($where)"
+  B=$(realpath "$FBNET")
+  "${HOSTS[@]}" "$B" train "${F[@]}" --epochs 1 --train-limit 256 --out "$tmp/net" > /dev/null 2> "$tmp/err"
+  rc=$?
+  check "[ $rc -eq 0 ] && cmp -s $tmp/net/weights.safetensors $tmp/r8/weights.safetensors" \
+    "2 ranks over TCP across the veth = 2 ranks on loopback, byte for byte (rc $rc): $(tail -n 1 $tmp/err)"
+else
+  echo "skip: network namespaces cannot be made here (ip netns add failed): the two-host test did not run"
+fi
+cleanup_netns
+
 # resume: 1 epoch, then --resume to 2 epochs (every rank reads rank 0's checkpoint)
 "${MPIRUN[@]}" "$FBNET" train "${F[@]}" --epochs 2 --train-limit 256 --out "$tmp/r16" > /dev/null 2>&1 &&
 "${MPIRUN[@]}" "$FBNET" train "${F[@]}" --epochs 1 --train-limit 256 --out "$tmp/rr" > /dev/null 2>&1 &&
@@ -65,8 +106,8 @@ check "[ $rc -eq 0 ] && cmp -s $tmp/rr/weights.safetensors $tmp/r16/weights.safe
 
 # detection in the standard formats (AdamW: its update divides by sqrt(v), so
 # parameters whose gradient is near 0 move by the rounding's sign; looser bound)
-"$FBNET" data scenes --out "$tmp/sc" --train 64 --val 16 --proxy 16 --quiet --threads 2 > /dev/null
-D=(--task det --arch archs/fbnetv3_a.json --width 0.25 --data "$tmp/sc/det" --epochs 1 --batch 16
+"$FBNET" data scenes --out "$tmp/dsc" --train 64 --val 16 --proxy 16 --quiet --threads 2 > /dev/null
+D=(--task det --arch archs/fbnetv3_a.json --width 0.25 --data "$tmp/dsc/det" --epochs 1 --batch 16
    --ema 0 --threads 1 --quiet --lr 0.0005)
 "$FBNET" train "${D[@]}" --micro-batches 2 --out "$tmp/dm" > /dev/null &&
 "${MPIRUN[@]}" "$FBNET" train "${D[@]}" --out "$tmp/dr" > /dev/null 2> "$tmp/err"
@@ -105,7 +146,42 @@ check "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'rank [01] .*signal 9' $tmp/k
   "a rank killed with -9: the job ends in ${took}s naming it (rc $rc)"
 "${MPIRUN[@]}" "$FBNET" train "${K[@]}" --epochs 3 --resume > /dev/null 2> "$tmp/err"; rc=$?
 check "[ $rc -eq 0 ] && [ -e $tmp/kill/weights.safetensors ]" "--resume after the kill continues (rc $rc)"
-"${MPIRUN[@]}" "$FBNET" search --help > /dev/null 2> "$tmp/err"; rc=$?
-check "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q \"only 'fbnet train' runs data-parallel\" $tmp/err" \
-  "a command that does not run data-parallel refuses mpirun (rc $rc)"
+# the search: each rank samples its own architecture; 2 ranks = 1 process with
+# --archs-per-step 2 (the same architectures, batches, gradients and theta update)
+tiny_proxy
+theta_diff() { # max |theta_a - theta_b| of two search checkpoints
+  py "
+import json, struct
+def theta(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]
+    t = json.loads(json.loads(b[8:8 + n])['__metadata__']['search'])['archdist']['theta']
+    return [v for r in t for v in (r if isinstance(r, list) else [r])]
+a, b = theta('$1'), theta('$2')
+print('%.3g' % max(abs(x - y) for x, y in zip(a, b)))"
+}
+archs() { py "import json; print(' '.join(json.loads(l)['arch'] for l in open('$1')))"; }
+for est in plain elite; do
+  S=(--data "$tmp/proxy" --width 0.25 --batch 8 --steps 12 --warmup 0.25 --threads 1 --quiet --lr 0.01)
+  [ $est = elite ] && S+=(--replay 20 --elite 0.2 --theta-lr 0.02)
+  "$FBNET" search "${S[@]}" --archs-per-step 2 --out "$tmp/s_$est.m2" > /dev/null 2>&1 &&
+  "${MPIRUN[@]}" "$FBNET" search "${S[@]}" --out "$tmp/s_$est.r2" > "$tmp/s.out" 2> "$tmp/err"
+  rc=$?
+  d=$(theta_diff "$tmp/s_$est.m2/checkpoint.safetensors" "$tmp/s_$est.r2/checkpoint.safetensors" 2> /dev/null)
+  check "[ $rc -eq 0 ] && below '${d:-1}' 1e-5 && [ \"\$(archs $tmp/s_$est.m2/search.jsonl)\" = \"\$(archs $tmp/s_$est.r2/search.jsonl)\" ]" \
+    "search ($est estimator), 12 steps: 2 ranks vs --archs-per-step 2: the same architectures, max |dtheta| ${d:-?} (<= 1e-5) (rc $rc)"
+done
+check "[ -e $tmp/s_plain.r2/cls.json ] && [ \$(grep -c 'cls.json' $tmp/s.out) -eq 1 ]" "rank 0 alone writes the results and the summary"
+S=(--data "$tmp/proxy" --width 0.25 --batch 8 --steps 12 --warmup 0.25 --threads 1 --quiet --ckpt-every 6)
+"${MPIRUN[@]}" "$FBNET" search "${S[@]}" --out "$tmp/sr" > /dev/null 2>&1 &&
+"${MPIRUN[@]}" "$FBNET" search "${S[@]}" --out "$tmp/sk" --stop-after 6 > /dev/null 2>&1 &&
+"${MPIRUN[@]}" "$FBNET" search "${S[@]}" --out "$tmp/sk" --resume > /dev/null 2> "$tmp/err"
+rc=$?
+check "[ $rc -eq 0 ] && cmp -s $tmp/sr/supernet.safetensors $tmp/sk/supernet.safetensors && cmp -s $tmp/sr/summary.json $tmp/sk/summary.json" \
+  "2-rank search: 6 steps + --resume = 12 straight (supernet, summary byte for byte) (rc $rc)"
+"${MPIRUN[@]}" "$FBNET" search "${S[@]}" --batch 9 --out "$tmp/sb" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'rank 0 of 2: error: --batch 9' $tmp/err" "search: a batch that does not split: error (rc $rc)"
+
+"${MPIRUN[@]}" "$FBNET" derive --help > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q \"only 'fbnet train' and 'fbnet search' run data-parallel\" $tmp/err" \
+  "a command that does not run data-parallel (derive) refuses mpirun (rc $rc)"
 exit $fail
