@@ -54,9 +54,10 @@ static fb_build_opts deploy_opts(const derive_opts *o, const fb_net *supernet) {
 static fb_net *load_supernet(const derive_opts *o, unsigned task, unsigned *run_tasks,
                              fb_status *st) {
   char path[1200];
-  snprintf(path, sizeof path, "%s/supernet.safetensors", o->run);
   fb_st_file f;
-  if (fb_safetensors_read(path, &f, st)) return NULL;
+  if (fb_path_in(path, sizeof path, o->run, "supernet.safetensors", st) ||
+      fb_safetensors_read(path, &f, st))
+    return NULL;
   fb_net *net = NULL;
   const char *text = fb_st_meta(&f, "arch_json");
   if (!text) {
@@ -85,9 +86,10 @@ done:
 /* The run's final distributions from RUN/checkpoint.safetensors. */
 static int load_dist(const derive_opts *o, fb_net *net, fb_archdist *d, fb_status *st) {
   char path[1200];
-  snprintf(path, sizeof path, "%s/checkpoint.safetensors", o->run);
   fb_st_file f;
-  if (fb_safetensors_read(path, &f, st)) return -1;
+  if (fb_path_in(path, sizeof path, o->run, "checkpoint.safetensors", st) ||
+      fb_safetensors_read(path, &f, st))
+    return -1;
   int rc = -1;
   const char *state = fb_st_meta(&f, "search");
   if (!state) fb_fail(st, "%s: no search state (metadata 'search')", path);
@@ -118,7 +120,7 @@ static int task_mask(const derive_opts *o, fb_net *net, unsigned task, unsigned 
 
 static int eval_shared(const derive_opts *o, fb_net *net, unsigned task, fb_status *st) {
   char path[1200];
-  snprintf(path, sizeof path, "%s/supernet.safetensors", o->run);
+  if (fb_path_in(path, sizeof path, o->run, "supernet.safetensors", st)) return -1;
   fb_mt_dataset train = {0}, val = {0};
   fb_mt_metrics m;
   int rc = -1;
@@ -163,7 +165,7 @@ static int random_archs(const derive_opts *o, const fb_net *net, unsigned task,
   long tries = 0;
   const long max_tries = 2000L * o->random;
   char src[1200];
-  snprintf(src, sizeof src, "%s/supernet.safetensors", o->run);
+  if (fb_path_in(src, sizeof src, o->run, "supernet.safetensors", st)) rc = -1;
   while (rc == 0 && found < o->random && tries < max_tries) {
     tries++;
     const double p = 0.1 + 0.8 * fb_rng_uniform(&rng);
@@ -171,9 +173,10 @@ static int random_archs(const derive_opts *o, const fb_net *net, unsigned task,
     const double macs = fb_mp_task_cost(cost, mask, task).macs;
     if (o->macs > 0 && fabs(macs / (o->macs * 1e6) - 1) > o->tolerance) continue;
     char *text = fb_derive_arch_json(net, mask, task, src, NULL, -1, deploy->input_size, NULL, st);
-    char path[1400];
-    snprintf(path, sizeof path, "%s/random_%d.json", o->out_dir, found);
-    rc = text ? fb_write_text_atomic(path, text, st) : -1;
+    char path[1400], name[32];
+    snprintf(name, sizeof name, "random_%d.json", found);
+    rc = text && fb_path_in(path, sizeof path, o->out_dir, name, st) == 0
+             ? fb_write_text_atomic(path, text, st) : -1;
     free(text);
     if (rc) break;
     fb_mask_to_string(mask, B, bits);
@@ -208,8 +211,8 @@ static int run(const derive_opts *o, unsigned task, fb_status *st) {
   const fb_build_opts deploy = deploy_opts(o, net);
   if (rc == 0) {
     char src[1200];
-    snprintf(src, sizeof src, "%s/supernet.safetensors", o->run);
-    text = fb_derive_arch_json(net, mask, task, src, o->bits ? NULL : probs, -1,
+    text = fb_path_in(src, sizeof src, o->run, "supernet.safetensors", st) ? NULL :
+           fb_derive_arch_json(net, mask, task, src, o->bits ? NULL : probs, -1,
                                deploy.input_size, NULL, st);
     rc = text ? 0 : -1;
   }
@@ -288,7 +291,10 @@ int cmd_derive(int argc, char **argv) {
   }
   char random_dir[1200];
   if (o.random > 0 && !o.out_dir) {
-    snprintf(random_dir, sizeof random_dir, "%s/random", o.run);
+    if (snprintf(random_dir, sizeof random_dir, "%s/random", o.run) >= (int)sizeof random_dir) {
+      fprintf(stderr, "fbnet derive: --run %s: path too long for RUN/random\n", o.run);
+      return 2;
+    }
     o.out_dir = random_dir;
   }
   if (o.json && !o.out) {

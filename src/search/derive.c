@@ -133,7 +133,7 @@ static int derive_one(const fb_net *net, const fb_archdist *d, int t, unsigned t
   if (!text) goto done;
   snprintf(r->file, sizeof r->file, "%s.json", fb_task_name(task));
   char path[1200];
-  snprintf(path, sizeof path, "%s/%s", c->out_dir, r->file);
+  if (fb_path_in(path, sizeof path, c->out_dir, r->file, st)) goto done;
   fb_build_opts o = deploy;
   o.num_classes = net->opts.num_classes;
   o.num_cats = net->opts.num_cats;
@@ -222,10 +222,10 @@ int fb_search_write_results(const fb_net *net, const fb_archdist *d, const unsig
   const fb_build_opts deploy = fb_search_deploy_opts(c);
   char *txt = summary_text(r, T, d->D, net, &deploy, step);
   char *js = summary_json(r, d, T, net, c, step);
-  snprintf(path, sizeof path, "%s/summary.txt", c->out_dir);
-  int rc = fb_write_text_atomic(path, txt, st);
-  snprintf(path, sizeof path, "%s/summary.json", c->out_dir);
-  if (rc == 0) rc = fb_write_text_atomic(path, js, st);
+  int rc = fb_path_in(path, sizeof path, c->out_dir, "summary.txt", st) ||
+           fb_write_text_atomic(path, txt, st) ||
+           fb_path_in(path, sizeof path, c->out_dir, "summary.json", st) ||
+           fb_write_text_atomic(path, js, st) ? -1 : 0;
   if (rc == 0) fputs(txt, stdout); /* the result, also with --quiet */
   free(txt);
   free(js);

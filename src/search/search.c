@@ -303,7 +303,7 @@ static int save_checkpoint(srch *s, fb_status *st) {
   if (fb_sync_replicas(s->c->dist, &s->net->g.params, NULL, st)) return -1;
   if (s->rank > 0) return 0;
   char path[1200];
-  snprintf(path, sizeof path, "%s/checkpoint.safetensors", s->c->out_dir);
+  if (fb_path_in(path, sizeof path, s->c->out_dir, "checkpoint.safetensors", st)) return -1;
   char *state = state_json(&s->e), *config = search_config(s);
   const char *meta[] = {"search", state, "supernet", s->c->supernet_path, "config", config, NULL};
   int rc = fb_checkpoint_write(path, s->net, NULL, 0, s->e.step, meta, st);
@@ -347,7 +347,7 @@ static int restore_state(fb_searcher *e, const char *json, const char *path, fb_
 
 static int resume(srch *s, fb_status *st) {
   char path[1200];
-  snprintf(path, sizeof path, "%s/checkpoint.safetensors", s->c->out_dir);
+  if (fb_path_in(path, sizeof path, s->c->out_dir, "checkpoint.safetensors", st)) return -1;
   int epoch;
   char *state = NULL, *config = search_config(s);
   const int bad = fb_checkpoint_read(path, s->net, NULL, &epoch, &s->e.step, "search", &state,
@@ -627,7 +627,7 @@ static void teardown(srch *s) {
 static int open_log(srch *s, fb_status *st) {
   if (s->rank > 0) return 0;
   char path[1200];
-  snprintf(path, sizeof path, "%s/search.jsonl", s->c->out_dir);
+  if (fb_path_in(path, sizeof path, s->c->out_dir, "search.jsonl", st)) return -1;
   if (s->c->resume && fb_jsonl_truncate(path, "step", s->e.step, st)) return -1;
   if (!(s->log = fopen(path, s->c->resume ? "a" : "w")))
     return fb_fail(st, "%s: cannot open for writing", path);
@@ -666,8 +666,8 @@ int fb_search_run(const fb_search_cfg *c, fb_status *st) {
   }
   if (rc == 0) {
     char path[1200];
-    snprintf(path, sizeof path, "%s/supernet.safetensors", c->out_dir);
-    rc = fb_weights_save(path, s.net, st);
+    rc = fb_path_in(path, sizeof path, c->out_dir, "supernet.safetensors", st) ||
+         fb_weights_save(path, s.net, st) ? -1 : 0;
   }
   if (rc == 0)
     rc = fb_search_write_results(s.net, &s.e.dist, s.e.task, s.e.T, c, s.e.step, st);
