@@ -43,6 +43,7 @@ int cmd_bench(int argc, char **argv) {
   if (argc > 0 && strcmp(argv[0], "search") == 0) return bench_search(argc - 1, argv + 1);
   if (argc > 0 && strcmp(argv[0], "floor") == 0) return bench_floor(argc - 1, argv + 1);
   if (argc > 0 && strcmp(argv[0], "tabular") == 0) return bench_tabular(argc - 1, argv + 1);
+  if (argc > 0 && strcmp(argv[0], "latency") == 0) return bench_latency(argc - 1, argv + 1);
   const char *what = NULL, *arch_path = NULL, *onnx_path = NULL;
   const char *pos[1];
   int n_pos = 0, input = 224, batch = 32, steps = 10, warmup = 3, threads = 0, forward = 0;
@@ -70,7 +71,7 @@ int cmd_bench(int argc, char **argv) {
       {"--onnx", ARG_STRING, &onnx_path, 0, 0, NULL,
        "also write the timed network (its random weights) as ONNX (bench/compare_onnx.sh)"},
   };
-  const arg_spec spec = {"fbnet bench train --arch ARCH [options]   (also: fbnet bench search|floor --help)",
+  const arg_spec spec = {"fbnet bench train --arch ARCH [options]   (also: fbnet bench search|floor|tabular|latency --help)",
                          "Times training steps (forward, loss, backward, SGD step) on random "
                          "data; prints a JSON line\nwith sec_per_step last. 'fbnet bench search' "
                          "times search steps with 1, 2, 3 tasks;\n'fbnet bench floor' measures "

@@ -19,13 +19,15 @@
 #include "nn/net.h"
 #include "search/archdist.h"
 #include "search/derive.h"
+#include "search/latency.h"
 #include "search/search.h"
 #include "train/checkpoint.h"
 #include "train/mt_trainer.h"
 
 typedef struct derive_opts {
-  const char *run, *bits, *out, *eval_data;
-  int task, recal_images, batch, threads, no_recal, json, input, random, seed;
+  const char *run, *bits, *out, *eval_data, *lat_table;
+  int task, recal_images, batch, threads, no_recal, json, input, random, seed, front;
+  int lat_threads, lat_force;
   double thresh, width, macs, tolerance;
   const char *out_dir;
 } derive_opts;
@@ -193,13 +195,139 @@ static int random_archs(const derive_opts *o, const fb_net *net, unsigned task,
   return rc;
 }
 
+/* The front's costs: MACs of the deployed network, or its latency as the
+ * table predicts it. */
+typedef struct front_cost {
+  fb_net *net;             /* the supernet at the deploy options (never planned) */
+  fb_lat_table table;
+  const fb_lat_task *lat;  /* NULL: MACs */
+  int threads;
+} front_cost;
+
+static double cost_of(const front_cost *f, const uint8_t *mask, unsigned task) {
+  return f->lat ? fb_lat_predict(f->lat, f->net, mask, task)
+                : fb_mp_task_cost(f->net, mask, task).macs / 1e6;
+}
+
+static int front_cost_open(const derive_opts *o, const fb_net *net, unsigned task,
+                           const fb_build_opts *deploy, front_cost *f, fb_status *st) {
+  memset(f, 0, sizeof *f);
+  if (!(f->net = fb_deploy_net(net, deploy, st))) return -1;
+  if (!o->lat_table) return 0;
+  if (fb_lat_read(o->lat_table, &f->table, st)) return -1;
+  fb_build_opts b = *deploy;
+  b.tasks = task;
+  const fb_lat_entry *e = fb_lat_compat(&f->table, o->lat_table, f->net, &b, o->lat_threads,
+                                        o->lat_force, NULL, 0, st);
+  if (!e) return -1;
+  if (!(f->lat = fb_lat_entry_task(e, task)))
+    return fb_fail(st, "%s: no %s table", o->lat_table, fb_task_name(task));
+  f->threads = e->threads;
+  return 0;
+}
+
+static void front_cost_close(front_cost *f) {
+  fb_net_free(f->net);
+  fb_lat_free(&f->table);
+}
+
+static int cmp_prob_desc(const void *a, const void *b, void *ctx) {
+  const double *p = ctx;
+  const int i = *(const int *)a, j = *(const int *)b;
+  return p[i] < p[j] ? 1 : p[i] > p[j] ? -1 : i - j;
+}
+
+/* --front K: the bits in order of the task's probability, most probable
+ * first; prefix j keeps the first j. K budgets evenly spaced from the
+ * cheapest prefix (nothing kept) to the dearest (all kept); for each, the
+ * longest prefix within it, written as OUT_DIR/front_<k>.json, with a line
+ * per architecture (budget, bits, MACs, predicted and measured latency). */
+static int front_archs(const derive_opts *o, fb_net *net, unsigned task,
+                       unsigned run_tasks, const fb_build_opts *deploy, fb_status *st) {
+  const int B = net->mp->n_bits;
+  if (B < 1) return fb_fail(st, "%s: the supernet has no searchable bits", o->run);
+  uint8_t *mask = fb_xcalloc((size_t)B + 1, 1), *tmp = fb_xcalloc((size_t)B + 1, 1);
+  double *probs = fb_xcalloc((size_t)B + 1, sizeof *probs), *cost = fb_xmalloc((B + 1) * sizeof *cost);
+  int *order = fb_xmalloc((size_t)(B + 1) * sizeof *order);
+  char *bits = fb_xmalloc((size_t)B + 1);
+  front_cost f;
+  memset(&f, 0, sizeof f);
+  char src[1200];
+  int rc = task_mask(o, net, task, run_tasks, mask, probs, st) ||
+           front_cost_open(o, net, task, deploy, &f, st) ||
+           fb_path_in(src, sizeof src, o->run, "supernet.safetensors", st) ||
+           fb_mkdir_p(o->out_dir, st) ? -1 : 0;
+  if (rc == 0) {
+    for (int b = 0; b < B; b++) order[b] = b;
+    qsort_r(order, (size_t)B, sizeof *order, cmp_prob_desc, probs);
+    memset(tmp, 0, (size_t)B);
+    for (int j = 0; j <= B; j++) {
+      if (j > 0) tmp[order[j - 1]] = 1;
+      cost[j] = cost_of(&f, tmp, task);
+    }
+    fprintf(stderr, "%-4s %12s %6s %10s %14s %13s  %s\n", "k", f.lat ? "budget ms" : "budget MMACs",
+            "bits", "MACs (M)", "predicted ms", "measured ms", "file");
+    if (f.lat)
+      fprintf(stderr, "(measured: at the table's machine speed, against its reference network)\n");
+  }
+  int last = -1, written = 0;
+  for (int k = 0; rc == 0 && k < o->front; k++) {
+    const double budget = cost[0] + (cost[B] - cost[0]) * (o->front > 1 ? (double)k / (o->front - 1) : 1);
+    int j = 0;
+    for (int i = 0; i <= B; i++)
+      if (cost[i] <= budget * (1 + 1e-12)) j = i;
+    if (j == last) continue; /* the same architecture as the previous budget */
+    last = j;
+    memset(tmp, 0, (size_t)B);
+    for (int i = 0; i < j; i++) tmp[order[i]] = 1;
+    char *text = fb_derive_arch_json(net, tmp, task, src, probs, -1, deploy->input_size, NULL, st);
+    char path[1400], name[32];
+    snprintf(name, sizeof name, "front_%d.json", written);
+    rc = text && fb_path_in(path, sizeof path, o->out_dir, name, st) == 0
+             ? fb_write_text_atomic(path, text, st) : -1;
+    double pred = 0, meas = 0, raw = 0;
+    if (rc == 0 && f.lat) {
+      pred = fb_lat_predict(f.lat, f.net, tmp, task);
+      rc = fb_lat_measure_vs_table(f.lat, f.net, text, deploy, task, f.threads, 15, &meas, &raw,
+                                   st);
+    }
+    const double macs = fb_mp_task_cost(f.net, tmp, task).macs;
+    free(text);
+    if (rc) break;
+    fb_mask_to_string(tmp, B, bits);
+    if (f.lat)
+      fprintf(stderr, "%-4d %12.3f %6d %10.3f %14.3f %13.3f  %s\n", written, budget, j, macs / 1e6,
+              pred, meas, path);
+    else
+      fprintf(stderr, "%-4d %12.3f %6d %10.3f %14s %13s  %s\n", written, budget, j, macs / 1e6,
+              "-", "-", path);
+    printf("{\"file\": \"%s\", \"budget\": %.9g, \"budget_kind\": \"%s\", \"bits\": \"%s\", "
+           "\"bits_kept\": %d, \"macs\": %.0f", path, budget, f.lat ? "latency_ms" : "mmacs", bits,
+           j, macs);
+    if (f.lat)
+      printf(", \"threads\": %d, \"predicted_ms\": %.9g, \"measured_ms\": %.6g, "
+             "\"measured_raw_ms\": %.6g", f.threads, pred, meas, raw);
+    printf("}\n");
+    written++;
+  }
+  front_cost_close(&f);
+  free(mask);
+  free(tmp);
+  free(probs);
+  free(cost);
+  free(order);
+  free(bits);
+  return rc;
+}
+
 static int run(const derive_opts *o, unsigned task, fb_status *st) {
   unsigned run_tasks = 0;
   fb_net *net = load_supernet(o, task, &run_tasks, st);
   if (!net) return -1;
-  if (o->random > 0) {
+  if (o->random > 0 || o->front > 0) {
     const fb_build_opts deploy = deploy_opts(o, net);
-    const int rc = random_archs(o, net, task, &deploy, st);
+    const int rc = o->random > 0 ? random_archs(o, net, task, &deploy, st)
+                                 : front_archs(o, net, task, run_tasks, &deploy, st);
     fb_net_free(net);
     return rc;
   }
@@ -269,7 +397,19 @@ int cmd_derive(int argc, char **argv) {
        "--random: MACs (millions) of the deployed network to match"},
       {"--tolerance", ARG_DOUBLE, &o.tolerance, 0, 10, NULL, "--random: relative (default 0.05)"},
       {"--seed", ARG_INT, &o.seed, 0, 2147483647, NULL, "--random: seed (default 1)"},
-      {"--out-dir", ARG_STRING, &o.out_dir, 0, 0, NULL, "--random: directory (default RUN/random)"},
+      {"--out-dir", ARG_STRING, &o.out_dir, 0, 0, NULL,
+       "--random/--front: directory (default RUN/random, RUN/front_TASK)"},
+      {"--front", ARG_INT, &o.front, 1, 1000, NULL,
+       "instead: K architectures along the task's distribution (bits added most probable "
+       "first) at K budgets evenly spaced from the cheapest to the dearest, as "
+       "OUT_DIR/front_<k>.json and a table (MACs; with --latency-table, latency)"},
+      {"--latency-table", ARG_STRING, &o.lat_table, 0, 0, NULL,
+       "--front: budgets in predicted latency from this table (fbnet bench latency), each "
+       "architecture also measured"},
+      {"--latency-threads", ARG_INT, &o.lat_threads, 1, 4096, NULL,
+       "--front: which of the table's thread counts (default: its only one)"},
+      {"--latency-force", ARG_FLAG, &o.lat_force, 0, 0, NULL,
+       "use a table made for another input size, width or heads (a warning)"},
       {"--input", ARG_INT, &o.input, 32, 2048, NULL,
        "input size of the deployed network: the file's input_size and the reported MACs "
        "(default: the run's --deploy-input)"},
@@ -289,13 +429,23 @@ int cmd_derive(int argc, char **argv) {
     fprintf(stderr, "fbnet derive: --run and --task are required (see --help)\n");
     return 2;
   }
+  static const char *task_names[3] = {"cls", "det", "seg"};
   char random_dir[1200];
-  if (o.random > 0 && !o.out_dir) {
-    if (snprintf(random_dir, sizeof random_dir, "%s/random", o.run) >= (int)sizeof random_dir) {
-      fprintf(stderr, "fbnet derive: --run %s: path too long for RUN/random\n", o.run);
+  if (o.random > 0 && o.front > 0) {
+    fprintf(stderr, "fbnet derive: --random and --front are two different jobs: give one\n");
+    return 2;
+  }
+  if ((o.random > 0 || o.front > 0) && !o.out_dir) {
+    if (snprintf(random_dir, sizeof random_dir, o.random > 0 ? "%s/random" : "%s/front_%s", o.run,
+                 task_names[o.task]) >= (int)sizeof random_dir) {
+      fprintf(stderr, "fbnet derive: --run %s: path too long for the output directory\n", o.run);
       return 2;
     }
     o.out_dir = random_dir;
+  }
+  if (o.lat_table && o.front <= 0) {
+    fprintf(stderr, "fbnet derive: --latency-table is for --front\n");
+    return 2;
   }
   if (o.json && !o.out) {
     fprintf(stderr, "fbnet derive: --json prints the metrics on stdout: give --out FILE for "

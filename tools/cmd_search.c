@@ -29,14 +29,16 @@ unsigned parse_task_list(const char *s, const char *cmd) {
   return tasks;
 }
 
-/* "det=30,seg=20" -> values[0..2] for cls, det, seg; -1 on error. */
-static int parse_task_values(const char *s, const char *opt, double *values) {
+/* "det=30,seg=20" -> values[0..2] for cls, det, seg; -1 on error. A unit
+ * (e.g. "ms") may follow each value. */
+static int parse_task_values(const char *s, const char *opt, const char *unit, double *values) {
   char buf[128];
   snprintf(buf, sizeof buf, "%s", s);
   for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
     char *eq = strchr(tok, '=');
     char *end = NULL;
     double v = eq ? strtod(eq + 1, &end) : 0;
+    if (unit && end && strcmp(end, unit) == 0) end += strlen(unit);
     int slot = !eq ? -1 : strncmp(tok, "cls=", 4) == 0 ? 0 : strncmp(tok, "det=", 4) == 0 ? 1
              : strncmp(tok, "seg=", 4) == 0 ? 2 : -1;
     if (slot < 0 || !end || *end || !(v >= 0) || v > 1e12) {
@@ -51,7 +53,8 @@ static int parse_task_values(const char *s, const char *opt, double *values) {
 
 int cmd_search(int argc, char **argv) {
   fb_search_cfg c = fb_search_cfg_default();
-  const char *tasks = "cls,det,seg", *gamma = NULL, *targets = NULL;
+  const char *tasks = "cls,det,seg", *gamma = NULL, *targets = NULL, *lat_targets = NULL;
+  int lat_threads = 0, lat_force = 0;
   int input = -1, batch = -1, seed = -1, threads = 0, optimizer = -1, det_width = 0,
       seg_width = 0, det_depth = -2, resume = 0, quiet = 0, archs = 1, limit = 0, adv_norm = 0, replay = 0;
   double elite = 0;
@@ -99,8 +102,20 @@ int cmd_search(int argc, char **argv) {
        "input_size and the size the MACs count at (default: --input)"},
       {"--deploy-width", ARG_DOUBLE, &deploy_width, 0.05, 4.0, NULL,
        "width multiplier of the deployed networks, for the MACs (default: --width)"},
+      {"--latency-target", ARG_STRING, &lat_targets, 0, 0, NULL,
+       "per-task latency targets of the deployed networks, as --latency-table predicts them "
+       "(batch 1, at its thread count), e.g. cls=3ms,det=8ms (default none)"},
+      {"--latency-table", ARG_STRING, &c.latency_table, 0, 0, NULL,
+       "latency table of the supernet at the deploy size, made on the target machine by "
+       "'fbnet bench latency'; with it the summary also prints each derived network's "
+       "predicted and measured latency"},
+      {"--latency-threads", ARG_INT, &lat_threads, 1, 4096, NULL,
+       "which of the table's thread counts (default: its only one)"},
+      {"--latency-force", ARG_FLAG, &lat_force, 0, 0, NULL,
+       "use a table made for another input size, width or head sizes (a warning)"},
       {"--flops-lambda", ARG_DOUBLE, &lambda, 0, 1e6, NULL,
-       "weight of the resource term lambda * max(0, MACs/target - 1) in the reward (default 1)"},
+       "weight of each resource term lambda * max(0, cost/target - 1) in the reward, for MACs "
+       "and latency (default 1)"},
       {"--thresh", ARG_DOUBLE, &thresh, 0.01, 0.99, NULL, "keep a bit when p > THRESH (default 0.5)"},
       {"--det-width", ARG_INT, &det_width, 8, 1024, NULL,
        "detection head channels (default 32: a light head for the search)"},
@@ -143,8 +158,17 @@ int cmd_search(int argc, char **argv) {
     return 2;
   }
   if (!(c.tasks = parse_task_list(tasks, "fbnet search"))) return 2;
-  if (gamma && parse_task_values(gamma, "--gamma", c.gamma)) return 2;
-  if (targets && parse_task_values(targets, "--flops-target", c.flops_target)) return 2;
+  if (gamma && parse_task_values(gamma, "--gamma", NULL, c.gamma)) return 2;
+  if (targets && parse_task_values(targets, "--flops-target", NULL, c.flops_target)) return 2;
+  if (lat_targets && parse_task_values(lat_targets, "--latency-target", "ms", c.latency_target))
+    return 2;
+  if (lat_targets && !c.latency_table) {
+    fprintf(stderr, "fbnet search: --latency-target needs --latency-table (make one with 'fbnet "
+            "bench latency')\n");
+    return 2;
+  }
+  c.latency_threads = lat_threads;
+  c.latency_force = lat_force;
   for (int k = 0; k < FB_SEARCH_MAX_TASKS; k++) c.flops_target[k] *= 1e6;
   if (optimizer == 0) c.optim = fb_optim_sgd_default();
   if (input > 0) c.build.input_size = input;

@@ -16,6 +16,8 @@ int cmd_bench(int argc, char **argv);
 int bench_search(int argc, char **argv); /* fbnet bench search (tools/cmd_bench_search.c) */
 /* fbnet bench tabular (tools/cmd_bench_tabular.c): the estimator on a tabular NAS benchmark */
 int bench_tabular(int argc, char **argv);
+/* fbnet bench latency (tools/cmd_bench_latency.c): a latency table and its check */
+int bench_latency(int argc, char **argv);
 /* fbnet bench floor (tools/cmd_bench_floor.c): fp32 sgemm peak, memory bandwidth */
 int bench_floor(int argc, char **argv);
 /* fbnet bench train --profile: the op-family table (src/nn/profile.h) of a net

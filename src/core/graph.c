@@ -142,9 +142,10 @@ static int plan_node(fb_graph *g, fb_node *nd, int batch, fb_status *st) {
 int fb_graph_plan(fb_graph *g, int batch, uint64_t seed, fb_status *st) {
   if (batch < 1) return fb_fail(st, "batch size must be >= 1 (got %d)", batch);
   if (!g->params.data) {
-    fb_params_alloc(&g->params, seed);
+    fb_params_alloc_values(&g->params, seed, !g->zero_init);
     if (g->prune_dead) g->params.steps = fb_xcalloc((size_t)g->params.n + 1, sizeof(float));
   }
+  if (!g->inference_only) fb_params_alloc_grads(&g->params);
   for (int i = 0; i < g->n; i++)
     if (plan_node(g, &g->nodes[i], batch, st) != 0) return -1;
   if (g->inference_only) {

@@ -69,6 +69,8 @@ typedef struct fb_graph {
    * share one arena by forward lifetime; after forward only graph inputs,
    * loss nodes, nodes nobody reads and keep_out nodes stay readable */
   int inference_only;
+  int zero_init;      /* the first plan leaves the parameters zero (timing only, or weights
+                       * loaded next): initialising them is half of planning a big net */
   float *act_arena;
   uint8_t *scratch; /* 2 * scratch_n bytes for the liveness pass */
   int scratch_n;

@@ -58,11 +58,21 @@ static void init_slot(const fb_param *p, float *x, fb_rng *rng) {
   }
 }
 
-void fb_params_alloc(fb_params *s, uint64_t seed) {
-  s->data = fb_alloc_floats(s->total);
+void fb_params_alloc_grads(fb_params *s) {
+  if (s->grad) return;
   s->grad = fb_alloc_floats(s->total);
   s->m1 = fb_alloc_floats(s->total);
   s->m2 = fb_alloc_floats(s->total);
+}
+
+void fb_params_alloc(fb_params *s, uint64_t seed) {
+  fb_params_alloc_values(s, seed, 1);
+  fb_params_alloc_grads(s);
+}
+
+void fb_params_alloc_values(fb_params *s, uint64_t seed, int init) {
+  s->data = fb_alloc_floats(s->total);
+  if (!init) return;
   fb_rng rng;
   fb_rng_seed(&rng, seed);
   for (int i = 0; i < s->n; i++) init_slot(&s->p[i], s->data + s->p[i].offset, &rng);

@@ -41,6 +41,12 @@ int fb_params_add(fb_params *s, const char *name, fb_shape shape, fb_param_group
                   fb_param_init init, int fan_out);
 /* Allocates the buffers and initialises every slot from the seed. */
 void fb_params_alloc(fb_params *s, uint64_t seed);
+/* The two halves: the values (initialised), and the gradients and optimizer
+ * moments (zero; a no-op when present). Forward-only graphs take the first
+ * only: a third of the memory, and planning a network for a latency
+ * measurement is mostly zeroing pages. */
+void fb_params_alloc_values(fb_params *s, uint64_t seed, int init); /* init 0: all zero */
+void fb_params_alloc_grads(fb_params *s);
 static inline float *fb_param_data(const fb_params *s, int i) { return s->data + s->p[i].offset; }
 static inline float *fb_param_grad(const fb_params *s, int i) { return s->grad + s->p[i].offset; }
 void fb_params_zero_grad(fb_params *s);

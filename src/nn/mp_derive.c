@@ -47,6 +47,20 @@ fb_task_cost fb_mp_task_cost(const fb_net *net, const uint8_t *mask, unsigned ta
   return c;
 }
 
+double fb_mp_task_elem_sum(const fb_net *net, const uint8_t *mask, unsigned task,
+                           const double *per_elem) {
+  const fb_mp_net *m = net->mp;
+  const int n = net->g.n;
+  uint8_t *act = m->scratch, *live = m->scratch + n;
+  double sum = 0;
+  if (task_liveness(net, mask, task, act, live)) return 0;
+  for (int e = 0; e < m->n_elems; e++) {
+    const int last = m->elems[e].last;
+    if (act[last] && live[last]) sum += per_elem[e];
+  }
+  return sum;
+}
+
 void fb_mp_bit_macs(const fb_net *net, double *macs) {
   const fb_mp_net *m = net->mp;
   for (int b = 0; b < m->n_bits; b++) {

@@ -68,6 +68,11 @@ typedef struct fb_task_cost {
 } fb_task_cost;
 fb_task_cost fb_mp_task_cost(const struct fb_net *net, const uint8_t *mask, unsigned task);
 
+/* Sum of per_elem[e] over the elements the task keeps under mask (those
+ * fb_mp_derive keeps); allocation-free, not thread-safe. */
+double fb_mp_task_elem_sum(const struct fb_net *net, const uint8_t *mask, unsigned task,
+                           const double *per_elem);
+
 /* MACs (batch 1) of the nodes of each bit: macs[b], b < n_bits. */
 void fb_mp_bit_macs(const struct fb_net *net, double *macs);
 

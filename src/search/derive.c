@@ -1,6 +1,7 @@
 /* Derived architectures, the search summary and BN re-calibration
  * (search/derive.h). */
 #include "search/derive.h"
+#include "search/latency.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -16,8 +17,9 @@
 #include "nn/net.h"
 #include "train/mt_trainer.h"
 
-static char *derived_provenance(const fb_net *net, const uint8_t *mask, unsigned task,
-                                const char *supernet_path, const double *probs, long step) {
+static char *derived_provenance(const fb_net *net, const uint8_t *mask, const uint8_t *kept,
+                                unsigned task, const char *supernet_path, const double *probs,
+                                long step) {
   const int B = net->mp->n_bits;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "supernet", supernet_path ? supernet_path : "");
@@ -26,6 +28,10 @@ static char *derived_provenance(const fb_net *net, const uint8_t *mask, unsigned
   fb_mask_to_string(mask, B, bits);
   cJSON_AddStringToObject(o, "bits", bits);
   free(bits);
+  /* the supernet's elements this network keeps (what a latency table sums) */
+  cJSON *ke = cJSON_AddArrayToObject(o, "kept_elements");
+  for (int e = 0; e < net->mp->n_elems; e++)
+    if (kept[e]) cJSON_AddItemToArray(ke, cJSON_CreateString(net->mp->elems[e].name));
   if (step >= 0) cJSON_AddNumberToObject(o, "step", (double)step);
   cJSON_AddNumberToObject(o, "search_input_size", net->opts.input_size);
   cJSON_AddNumberToObject(o, "search_width", net->opts.width);
@@ -66,7 +72,7 @@ char *fb_derive_arch_json(const fb_net *supernet, const uint8_t *mask, unsigned 
            "what cannot reach the %s head)",
            supernet_path ? supernet_path : supernet->name, fb_task_name(task), n_kept,
            m->n_bits, fb_task_name(task));
-  char *prov = derived_provenance(supernet, mask, task, supernet_path, probs, step);
+  char *prov = derived_provenance(supernet, mask, kept, task, supernet_path, probs, step);
   char *text = fb_mp_to_json(name, comment, input_size > 0 ? input_size : supernet->opts.input_size,
                              &d, prov);
   free(prov);
@@ -110,7 +116,37 @@ typedef struct task_result {
   fb_count count;        /* the deployed network (full head, deploy input and width) */
   fb_count search_count; /* the same architecture with the search's light head and size */
   char file[64];
+  int lat_threads;       /* > 0: a latency table was given */
+  double lat_pred_ms, lat_meas_ms, lat_raw_ms, lat_target_ms;
 } task_result;
+
+/* With --latency-table: the derived network's latency as the table predicts
+ * it and as measured now (the table's thread count, pinned threads). */
+static int derived_latency(const fb_net *net, const uint8_t *mask, unsigned task,
+                           const char *text, const fb_build_opts *o, const fb_search_cfg *c,
+                           task_result *r, fb_status *st) {
+  fb_lat_table t;
+  if (fb_lat_read(c->latency_table, &t, st)) return -1;
+  fb_build_opts b = *o;
+  b.tasks = net->tasks;
+  fb_net *cost = fb_deploy_net(net, &b, st);
+  int rc = -1;
+  const fb_lat_entry *e = cost ? fb_lat_compat(&t, c->latency_table, cost, &b, c->latency_threads,
+                                               c->latency_force, NULL, 0, st) : NULL;
+  const fb_lat_task *lt = fb_lat_entry_task(e, task);
+  if (e && lt) {
+    r->lat_threads = e->threads;
+    r->lat_pred_ms = fb_lat_predict(lt, cost, mask, task);
+    r->lat_target_ms = c->latency_target[task == FB_TASK_CLS ? 0 : task == FB_TASK_DET ? 1 : 2];
+    rc = fb_lat_measure_vs_table(lt, cost, text, o, task, e->threads, 15, &r->lat_meas_ms,
+                                 &r->lat_raw_ms, st);
+  } else if (e) {
+    rc = 0; /* the table has no such task: nothing to print */
+  }
+  fb_net_free(cost);
+  fb_lat_free(&t);
+  return rc;
+}
 
 static int derive_one(const fb_net *net, const fb_archdist *d, int t, unsigned task,
                       const fb_search_cfg *c, long step, task_result *r, fb_status *st) {
@@ -139,7 +175,8 @@ static int derive_one(const fb_net *net, const fb_archdist *d, int t, unsigned t
   o.num_cats = net->opts.num_cats;
   o.num_seg_classes = net->opts.num_seg_classes;
   rc = fb_write_text_atomic(path, text, st) || fb_derive_count(text, &o, task, &r->count, st) ||
-       fb_derive_count(text, &net->opts, task, &r->search_count, st);
+       fb_derive_count(text, &net->opts, task, &r->search_count, st) ||
+       (c->latency_table && derived_latency(net, mask, task, text, &o, c, r, st));
 done:
   free(text);
   free(mask);
@@ -164,6 +201,16 @@ static char *summary_text(const task_result *r, int T, int B, const fb_net *net,
                   fb_task_name(r[t].task), r[t].on, B, r[t].kept, B, r[t].decided, B,
                   r[t].count.macs / 1e6, r[t].count.params / 1e6, r[t].search_count.macs / 1e6,
                   r[t].file);
+  for (int t = 0; t < T && n > 0 && (size_t)n < cap; t++)
+    if (r[t].lat_threads > 0) {
+      char target[48] = "";
+      if (r[t].lat_target_ms > 0) snprintf(target, sizeof target, "; target %.4g ms", r[t].lat_target_ms);
+      n += snprintf(s + n, cap - (size_t)n,
+                    "%-5s latency at %d threads, batch 1: predicted %.3f ms (table), measured "
+                    "%.3f ms at the table's machine speed (%+.1f%%; %.3f ms as measured now)%s\n",
+                    fb_task_name(r[t].task), r[t].lat_threads, r[t].lat_pred_ms, r[t].lat_meas_ms,
+                    100 * (r[t].lat_pred_ms / r[t].lat_meas_ms - 1), r[t].lat_raw_ms, target);
+    }
   if (n > 0 && (size_t)n < cap)
     snprintf(s + n, cap - (size_t)n,
              "(MACs/params: the deployed network, i.e. the arch file with the task's full head "
@@ -200,6 +247,14 @@ static char *summary_json(const task_result *r, const fb_archdist *d, int T,
     cJSON_AddNumberToObject(x, "params", r[t].count.params);
     cJSON_AddNumberToObject(x, "params_all", r[t].count.params_all);
     cJSON_AddNumberToObject(x, "search_macs", r[t].search_count.macs);
+    if (r[t].lat_threads > 0) {
+      cJSON *l = cJSON_AddObjectToObject(x, "latency");
+      cJSON_AddNumberToObject(l, "threads", r[t].lat_threads);
+      cJSON_AddNumberToObject(l, "predicted_ms", r[t].lat_pred_ms);
+      cJSON_AddNumberToObject(l, "measured_ms", r[t].lat_meas_ms);
+      cJSON_AddNumberToObject(l, "measured_raw_ms", r[t].lat_raw_ms);
+      if (r[t].lat_target_ms > 0) cJSON_AddNumberToObject(l, "target_ms", r[t].lat_target_ms);
+    }
     cJSON *p = cJSON_AddArrayToObject(x, "probs");
     for (int b = 0; b < d->D; b++) cJSON_AddItemToArray(p, cJSON_CreateNumber(fb_archdist_prob(d, t, b)));
   }

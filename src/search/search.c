@@ -21,6 +21,7 @@
 #include "nn/multipath.h"
 #include "nn/net.h"
 #include "search/archdist.h"
+#include "search/latency.h"
 #include "search/derive.h"
 #include "train/checkpoint.h"
 #include "train/guard.h"
@@ -171,8 +172,44 @@ static int make_loader(srch *s, fb_status *st) {
 }
 
 /* A sample as gathered across ranks: its bits, then per task its loss,
- * penalty and MACs, then the mixture component it came from. */
-static int sample_doubles(const fb_searcher *s) { return s->B + 3 * s->T + 1; }
+ * penalty, MACs and predicted latency, then the mixture component it came
+ * from. */
+static int sample_doubles(const fb_searcher *s) { return s->B + 4 * s->T + 1; }
+
+/* The latency table (--latency-table): made for this supernet at the deploy
+ * options; every --latency-target reachable. */
+static int load_latency(fb_searcher *s, const fb_build_opts *deploy, fb_status *st) {
+  const fb_search_cfg *c = s->c;
+  s->lat = fb_xcalloc(1, sizeof *s->lat);
+  if (fb_lat_read(c->latency_table, s->lat, st)) return -1;
+  char warn[600];
+  const fb_lat_entry *e = fb_lat_compat(s->lat, c->latency_table, s->cost_net, deploy,
+                                        c->latency_threads, c->latency_force, warn, sizeof warn,
+                                        st);
+  if (!e) return -1;
+  if (*warn && (!c->dist || c->dist->rank == 0)) fprintf(stderr, "fbnet search: warning: %s: %s\n", c->latency_table, warn);
+  for (int t = 0; t < s->T; t++) {
+    const double target = c->latency_target[task_slot(s->task[t])];
+    s->lat_task[t] = fb_lat_entry_task(e, s->task[t]);
+    if (!s->lat_task[t]) {
+      if (target > 0)
+        return fb_fail(st, "%s: no %s table (measure one with fbnet bench latency --tasks ...)",
+                       c->latency_table, fb_task_name(s->task[t]));
+      continue;
+    }
+    const double lo = fb_lat_min(s->lat_task[t], s->cost_net, s->task[t]);
+    if (target > 0 && target < lo)
+      return fb_fail(st, "--latency-target %s=%g ms is below the fastest %s network of the "
+                     "supernet, %.3f ms at %d threads (every bit dropped; %s)",
+                     fb_task_name(s->task[t]), target, fb_task_name(s->task[t]), lo, e->threads,
+                     c->latency_table);
+  }
+  for (int k = 0; k < FB_SEARCH_MAX_TASKS; k++)
+    if (c->latency_target[k] > 0 && !(c->tasks & task_order[k]))
+      return fb_fail(st, "--latency-target: %s is not searched (--tasks)",
+                     fb_task_name(task_order[k]));
+  return 0;
+}
 
 int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, fb_net *net, fb_status *st) {
   memset(s, 0, sizeof *s);
@@ -199,6 +236,7 @@ int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, fb_net *net, fb_sta
     return fb_fail(st, "%s: at the deploy input %d and width %g the supernet has %d bits, the "
                    "search has %d", net->name, d.input_size, d.width,
                    s->cost_net->mp ? s->cost_net->mp->n_bits : 0, s->B);
+  if (c->latency_table && load_latency(s, &d, st)) return -1;
   s->mask = fb_xcalloc((size_t)s->B, 1);
   s->M = c->archs_per_step > 1 ? c->archs_per_step : 1;
   s->rank = c->dist ? c->dist->rank : 0;
@@ -224,6 +262,9 @@ int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, fb_net *net, fb_sta
 
 void fb_searcher_free(fb_searcher *s) {
   fb_archdist_free(&s->dist);
+  fb_lat_free(s->lat);
+  free(s->lat);
+  s->lat = NULL;
   fb_net_free(s->cost_net);
   s->cost_net = NULL;
   free(s->mask);
@@ -295,6 +336,10 @@ static char *search_config(const srch *s) {
   fb_config_put(o, "--flops-target", "%g,%g,%g lambda %g", c->flops_target[0],
                 c->flops_target[1], c->flops_target[2], c->flops_lambda);
   fb_config_put(o, "--deploy-input/--deploy-width", "%d %g", c->deploy_input, c->deploy_width);
+  if (c->latency_table) /* absent without, as in runs made before this option */
+    fb_config_put(o, "--latency-target", "%g,%g,%g table %s threads %d", c->latency_target[0],
+                  c->latency_target[1], c->latency_target[2], c->latency_table,
+                  c->latency_threads);
   return fb_config_finish(o);
 }
 
@@ -403,7 +448,7 @@ static int fill_arch(void *ctx, int k, fb_status *st) {
   const int u = sample_arch(s, k, mask);
   if (s->forced_mask) memcpy(mask, s->forced_mask, (size_t)s->B);
   for (int b = 0; b < s->B; b++) pack[b] = mask[b];
-  pack[s->B + 3 * s->T] = u;
+  pack[s->B + 4 * s->T] = u;
   double rho[FB_SEARCH_MAX_TASKS];
   fb_archdist_importance(&s->dist, mask, rho);
   fb_graph_set_mask(&s->net->g, mask);
@@ -458,8 +503,15 @@ static void resource_terms(fb_searcher *s) {
       const double macs = fb_mp_task_cost(s->cost_net, mask, s->task[t]).macs;
       double pen = fb_flops_penalty(macs, target, s->c->flops_lambda);
       if (s->reward_hook) pen += s->reward_hook(s->hook_ctx, s->task[t], mask, s->B);
+      double ms = 0;
+      if (s->lat_task[t]) {
+        ms = fb_lat_predict(s->lat_task[t], s->cost_net, mask, s->task[t]);
+        pen += fb_flops_penalty(ms, s->c->latency_target[task_slot(s->task[t])],
+                                s->c->flops_lambda);
+      }
       pack[s->T + t] = pen;
       pack[2 * s->T + t] = macs;
+      pack[3 * s->T + t] = ms;
     }
   }
 }
@@ -480,11 +532,12 @@ static int update_theta(fb_searcher *s, fb_search_step_info *o, fb_status *st) {
   fb_archdist_step_many(&s->dist, A, a, loss, pen, s->step >= s->warmup_steps, rho);
   const double *x0 = s->all;
   memcpy(s->mask, a, (size_t)B); /* what the log shows */
-  o->u = (int)x0[B + 3 * T];
+  o->u = (int)x0[B + 4 * T];
   for (int t = 0; t < T; t++) {
     o->loss[t] = x0[B + t];
     o->pen[t] = x0[B + T + t];
     o->macs[t] = x0[B + 2 * T + t];
+    o->latency[t] = x0[B + 3 * T + t];
     o->rho[t] = rho[t];
   }
   free(a);
@@ -523,12 +576,12 @@ static void log_step(const srch *s, const fb_search_step_info *o, double sec) {
   fb_mask_to_string(e->mask, e->B, bits);
   fprintf(f, ", \"arch\": \"%s\"", bits);
   free(bits);
-  static const char *keys[] = {"loss", "rho", "penalty", "macs", "baseline"};
-  for (int k = 0; k < 5; k++) {
+  static const char *keys[] = {"loss", "rho", "penalty", "macs", "baseline", "latency_ms"};
+  for (int k = 0; k < (e->lat ? 6 : 5); k++) {
     fprintf(f, ", \"%s\": {", keys[k]);
     for (int t = 0; t < e->T; t++) {
       double v = k == 0 ? o->loss[t] : k == 1 ? o->rho[t] : k == 2 ? o->pen[t]
-               : k == 3 ? o->macs[t] : e->dist.baseline[t];
+               : k == 3 ? o->macs[t] : k == 4 ? e->dist.baseline[t] : o->latency[t];
       fprintf(f, k == 3 ? "%s\"%s\": %.0f" : "%s\"%s\": %.6g", t ? ", " : "",
               fb_task_name(e->task[t]), v);
     }

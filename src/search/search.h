@@ -51,7 +51,12 @@ typedef struct fb_search_cfg {
   double elite;           /* estimator over the last `replay` steps (elite fraction) */
   double gamma[FB_SEARCH_MAX_TASKS];        /* loss weight per task: cls, det, seg */
   double flops_target[FB_SEARCH_MAX_TASKS]; /* MACs of the task's deployed network; 0: none */
-  double flops_lambda;
+  double flops_lambda;    /* weight of every resource term (MACs and latency) */
+  const char *latency_table;  /* `fbnet bench latency`'s table (NULL: none) */
+  double latency_target[FB_SEARCH_MAX_TASKS]; /* ms of the task's deployed network (table
+                           * prediction at latency_threads); 0: none */
+  int latency_threads;    /* which of the table's thread counts (0: its only one) */
+  int latency_force;      /* accept a table made for another input size, width or heads */
   double derive_thresh;   /* 0.5 */
   float label_smoothing;
   uint64_t seed;
@@ -91,6 +96,8 @@ typedef struct fb_searcher {
   struct fb_net *net;        /* borrowed */
   struct fb_net *cost_net;   /* owned: the supernet at the deploy options, never planned:
                               * per-step MACs of each task's deployed network */
+  struct fb_lat_table *lat;  /* owned: the latency table (NULL: none) */
+  const struct fb_lat_task *lat_task[FB_SEARCH_MAX_TASKS]; /* each task's (NULL: none) */
   fb_archdist dist;
   fb_rng rng;
   fb_schedule sched;
@@ -127,6 +134,7 @@ typedef struct fb_search_step_info {
   int u;                     /* mixture component the architecture came from */
   double loss[FB_SEARCH_MAX_TASKS], rho[FB_SEARCH_MAX_TASKS], pen[FB_SEARCH_MAX_TASKS];
   double macs[FB_SEARCH_MAX_TASKS]; /* MACs of each task's deployed network under the mask */
+  double latency[FB_SEARCH_MAX_TASKS]; /* its predicted latency, ms (0: no table) */
   double total;
   float lr;
 } fb_search_step_info;

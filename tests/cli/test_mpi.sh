@@ -160,15 +160,20 @@ a, b = theta('$1'), theta('$2')
 print('%.3g' % max(abs(x - y) for x, y in zip(a, b)))"
 }
 archs() { py "import json; print(' '.join(json.loads(l)['arch'] for l in open('$1')))"; }
+# Tolerance: one process adds micro-batch 2's weight gradients into micro-batch 1's inside the
+# kernels, ranks add them in the allreduce: the weights differ by float rounding, so do the losses,
+# and the plain estimator carries those differences into theta (1.3e-7 on an Intel Xeon, 1.5e-5 on
+# an AMD EPYC after 12 steps); the elite utility only sees ranks of losses (0 on both).
 for est in plain elite; do
   S=(--data "$tmp/proxy" --width 0.25 --batch 8 --steps 12 --warmup 0.25 --threads 1 --quiet --lr 0.01)
-  [ $est = elite ] && S+=(--replay 20 --elite 0.2 --theta-lr 0.02)
+  tol=1e-4
+  [ $est = elite ] && S+=(--replay 20 --elite 0.2 --theta-lr 0.02) && tol=1e-6
   "$FBNET" search "${S[@]}" --archs-per-step 2 --out "$tmp/s_$est.m2" > /dev/null 2>&1 &&
   "${MPIRUN[@]}" "$FBNET" search "${S[@]}" --out "$tmp/s_$est.r2" > "$tmp/s.out" 2> "$tmp/err"
   rc=$?
   d=$(theta_diff "$tmp/s_$est.m2/checkpoint.safetensors" "$tmp/s_$est.r2/checkpoint.safetensors" 2> /dev/null)
-  check "[ $rc -eq 0 ] && below '${d:-1}' 1e-5 && [ \"\$(archs $tmp/s_$est.m2/search.jsonl)\" = \"\$(archs $tmp/s_$est.r2/search.jsonl)\" ]" \
-    "search ($est estimator), 12 steps: 2 ranks vs --archs-per-step 2: the same architectures, max |dtheta| ${d:-?} (<= 1e-5) (rc $rc)"
+  check "[ $rc -eq 0 ] && below '${d:-1}' $tol && [ \"\$(archs $tmp/s_$est.m2/search.jsonl)\" = \"\$(archs $tmp/s_$est.r2/search.jsonl)\" ]" \
+    "search ($est estimator), 12 steps: 2 ranks vs --archs-per-step 2: the same architectures, max |dtheta| ${d:-?} (<= $tol) (rc $rc)"
 done
 check "[ -e $tmp/s_plain.r2/cls.json ] && [ \$(grep -c 'cls.json' $tmp/s.out) -eq 1 ]" "rank 0 alone writes the results and the summary"
 S=(--data "$tmp/proxy" --width 0.25 --batch 8 --steps 12 --warmup 0.25 --threads 1 --quiet --ckpt-every 6)
