@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "core/fileio.h"
 #include "core/status.h"
 #include "data/dataset.h"
 #include "data/labels.h"
@@ -196,8 +197,11 @@ int fb_fmnist_load(const char *dir, int train, fb_dataset_u8 *out, fb_status *st
     return fb_fail(st, "%s: Fashion-MNIST directory not found; %s", dir, install_hint);
   const char *split = train ? "train" : "t10k";
   char ipath[4096], lpath[4096];
-  snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, split);
-  snprintf(lpath, sizeof lpath, "%s/%s-labels-idx1-ubyte.gz", dir, split);
+  char iname[64], lname[64];
+  snprintf(iname, sizeof iname, "%s-images-idx3-ubyte.gz", split);
+  snprintf(lname, sizeof lname, "%s-labels-idx1-ubyte.gz", split);
+  if (fb_path_in(ipath, sizeof ipath, dir, iname, st) || fb_path_in(lpath, sizeof lpath, dir, lname, st))
+    return -1;
 
   fb_dataset_u8 d;
   memset(&d, 0, sizeof d);

@@ -415,7 +415,7 @@ static int det_coco_stats(const fb_mt_dataset *d, const raw_preds *raw, const fb
 static int det_quality(const char *truth, const fb_mt_dataset *d, const raw_preds *raw,
                        const teacher *t, fb_label_det_quality *q, fb_status *st) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/det.json", truth);
+  if (fb_path_in(path, sizeof path, truth, "det.json", st)) return -1;
   fb_mt_dataset gt, sub;
   if (fb_proxy_read_coco(path, &gt, st)) return -1;
   if (gt.num_cats != t->classes) {
@@ -493,11 +493,15 @@ static int seg_quality(const char *truth, const fb_mt_dataset *d, const raw_pred
   int rc = fb_confmat_init(&a->kept, t->classes, st);
   if (rc == 0 && fb_confmat_init(&a->plain, t->classes, st)) rc = -1;
   for (int i = 0; i < d->n && rc == 0; i++) {
-    char path[4096], stem[1024];
+    char path[4096], stem[1024], name[1100];
     snprintf(stem, sizeof stem, "%s", base_name(d->s[i].file));
     char *dot = strrchr(stem, '.');
     if (dot) *dot = 0;
-    snprintf(path, sizeof path, "%s/masks/%s.png", truth, stem);
+    snprintf(name, sizeof name, "masks/%s.png", stem);
+    if (fb_path_in(path, sizeof path, truth, name, st)) {
+      rc = -1;
+      break;
+    }
     struct stat sb;
     if (stat(path, &sb) != 0) continue; /* no truth for this image */
     rc = seg_add_image(a, path, &d->s[i], raw->masks[i], st);
