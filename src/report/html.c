@@ -319,6 +319,54 @@ static void macs_section(FILE *f, const fb_report_run *r) {
   plot_set_free(&ps);
 }
 
+/* ---- latency (runs with --latency-table) ------------------------------------ */
+
+static int has_latency(const fb_run_log *l) {
+  for (int t = 0; t < l->n_tasks; t++)
+    for (int i = 0; i < l->n_steps; i++)
+      if (isfinite(l->val[FB_LOG_LATENCY][t][i])) return 1;
+  return 0;
+}
+
+static void latency_section(FILE *f, const fb_report_run *r) {
+  const fb_run_log *l = &r->log;
+  if (l->n_steps == 0 || !has_latency(l)) return;
+  fprintf(f, "<h2 id=\"latency\">Latency of the sampled architectures</h2>\n<p class=\"note\">"
+          "Each task's deployed network under the step's architecture, as the latency table "
+          "predicts it (batch 1, the table's thread count); dashed: the derived architecture and "
+          "the target.</p>\n");
+  plot_set ps = {.n = 0};
+  double xs[2] = {l->step[0], l->step[l->n_steps - 1]}, ys[FB_REPORT_MAX_TASKS][2][2];
+  for (int t = 0; t < l->n_tasks; t++) {
+    add_task_series(&ps, l, t, l->val[FB_LOG_LATENCY][t], l->task[t]);
+    const fb_report_task *k = &r->task[t];
+    const double lines[2] = {k->lat_pred_ms, k->lat_target_ms};
+    for (int j = 0; j < 2; j++) {
+      if (!k->has_summary || !isfinite(lines[j])) continue;
+      ys[t][j][0] = ys[t][j][1] = lines[j];
+      snprintf(ps.names[ps.n], 48, "%s %s", k->name, j ? "target" : "derived");
+      ps.s[ps.n] = (fb_svg_series){.name = ps.names[ps.n], .x = xs, .y = ys[t][j], .n = 2,
+                                   .color = fb_svg_palette(t), .dashed = 1};
+      ps.n++;
+    }
+  }
+  const fb_svg_plot p = {.id = "latency", .title = "predicted latency per step", .xlabel = "step",
+                         .ylabel = "ms", .y_from_zero = 1};
+  fb_svg_lines(f, &p, ps.s, ps.n);
+  plot_set_free(&ps);
+  fprintf(f, "<table><tr><th>task</th><th>predicted ms</th><th>measured ms</th><th>target ms</th>"
+          "</tr>\n");
+  for (int t = 0; t < r->n_tasks; t++) {
+    const fb_report_task *k = &r->task[t];
+    if (!k->has_summary || !isfinite(k->lat_pred_ms)) continue;
+    fprintf(f, "<tr><td>%s</td><td>%.3f</td><td>%.3f</td>", k->name, k->lat_pred_ms,
+            k->lat_meas_ms);
+    if (isfinite(k->lat_target_ms)) fprintf(f, "<td>%.3f</td></tr>\n", k->lat_target_ms);
+    else fprintf(f, "<td>-</td></tr>\n");
+  }
+  fprintf(f, "</table>\n");
+}
+
 /* ---- quality ---------------------------------------------------------------- */
 
 static void quality_section(FILE *f, const fb_quality *q) {
@@ -393,6 +441,7 @@ static void write_page(FILE *f, const fb_report_run *r, const fb_quality *q) {
   common_section(f, r);
   training_section(f, r);
   macs_section(f, r);
+  latency_section(f, r);
   if (q) quality_section(f, q);
   fprintf(f, "<details><summary>marks per plot</summary><pre id=\"mark-summary\"></pre>"
           "</details>\n<script>%s</script>\n</body></html>\n", page_script);

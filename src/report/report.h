@@ -20,7 +20,8 @@
 #define FB_REPORT_MAX_TASKS 3
 
 /* The per-task numbers of a log line, in this order under these keys. */
-enum { FB_LOG_LOSS, FB_LOG_RHO, FB_LOG_PENALTY, FB_LOG_MACS, FB_LOG_BASELINE, FB_LOG_N_KEYS };
+enum { FB_LOG_LOSS, FB_LOG_RHO, FB_LOG_PENALTY, FB_LOG_MACS, FB_LOG_BASELINE, FB_LOG_LATENCY,
+       FB_LOG_N_KEYS }; /* latency_ms: runs with --latency-table (NaN otherwise) */
 extern const char *const fb_log_keys[FB_LOG_N_KEYS];
 
 /* RUN/search.jsonl: one entry per complete line. Tasks and bits come from
@@ -58,6 +59,7 @@ typedef struct fb_report_task {
   int has_summary;      /* summary.json's numbers below */
   double macs, params;
   int bits_kept, bits_decided;
+  double lat_pred_ms, lat_meas_ms, lat_target_ms; /* summary "latency" (NaN: none) */
 } fb_report_task;
 
 struct fb_net;

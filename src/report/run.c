@@ -77,6 +77,10 @@ static void take_summary(fb_report_run *r, const cJSON *s) {
     k->params = num(x, "params", NAN);
     k->bits_kept = num_int(x, "bits_kept", 0, r->n_bits, -1);
     k->bits_decided = num_int(x, "bits_decided", 0, r->n_bits, -1);
+    const cJSON *lat = cJSON_GetObjectItemCaseSensitive(x, "latency");
+    k->lat_pred_ms = num(lat, "predicted_ms", NAN);
+    k->lat_meas_ms = num(lat, "measured_ms", NAN);
+    k->lat_target_ms = num(lat, "target_ms", NAN);
     if (!k->probs) k->probs = probs_of(cJSON_GetObjectItemCaseSensitive(x, "probs"), r->n_bits);
   }
 }

@@ -12,7 +12,8 @@
 #include "core/status.h"
 #include "report/report.h"
 
-const char *const fb_log_keys[FB_LOG_N_KEYS] = {"loss", "rho", "penalty", "macs", "baseline"};
+const char *const fb_log_keys[FB_LOG_N_KEYS] = {"loss",     "rho",      "penalty",
+                                                "macs",     "baseline", "latency_ms"};
 
 int fb_report_name_ok(const char *s) {
   const size_t n = strlen(s);

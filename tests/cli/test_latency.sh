@@ -44,6 +44,12 @@ logged=$(py 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1]
 check "py 'import json,sys; t=json.load(open(sys.argv[1])); d=json.load(open(sys.argv[2])); names=t[\"elements\"]; x=[v for v in t[\"tables\"][0][\"tasks\"] if v[\"task\"]==\"seg\"][0]; kept=set(d[\"derived\"][\"kept_elements\"]); p=x[\"fixed_ms\"]+sum(x[\"element_ms\"][i] or 0 for i,n in enumerate(names) if n in kept); assert abs(p-$logged)<1e-5*max(1,p), (p, $logged)' $tmp/lut.json $tmp/b.json" \
   "the logged latency = fixed + the times of the elements the derived arch file keeps"
 
+"$FBNET" report "$tmp/r1" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 0 ] && grep -q 'predicted latency per step' $tmp/r1/report.html && grep -q '<h2 id=\"latency\"' $tmp/r1/report.html" \
+  "fbnet report plots each step's predicted latency and lists the derived networks' (rc $rc)"
+"$FBNET" search "${S[@]}" --steps 2 --out "$tmp/r0" > /dev/null 2>&1 && "$FBNET" report "$tmp/r0" > /dev/null 2>&1
+check "[ -s $tmp/r0/report.html ] && ! grep -q 'id=\"latency\"' $tmp/r0/report.html" "no latency section without a table"
+
 # bad input
 "$FBNET" search "${S[@]}" --out "$tmp/r2" --latency-table "$tmp/lut.json" --latency-target cls=0.0001ms > /dev/null 2> "$tmp/err"; rc=$?
 check "[ $rc -eq 1 ] && grep -q 'below the fastest cls network of the supernet' $tmp/err" "a target below the fastest network: an error saying the minimum (rc $rc): $(tail -n 1 $tmp/err)"
