@@ -30,7 +30,7 @@ print(",".join("%s=%.3fms" % (t, 0.8 * v["latency"]["predicted_ms"]) for t, v in
 echo "targets: $targets (80% of the unconstrained run's predicted latency)" | tee "$out/targets.txt"
 "$FBNET" search "${S[@]}" --out "$out/target" --latency-target "$targets" > "$out/target.txt"
 "$FBNET" derive --run "$out/target" --task det --front 5 --latency-table "$out/lut.json" \
-  > "$out/front.jsonl" 2> "$out/front.txt"
+  > "$out/target/front_det.jsonl" 2> "$out/front.txt"
 echo "== no target"; grep latency "$out/free.txt"
 echo "== with targets"; grep latency "$out/target.txt"
 echo "== det front of the targeted run"; cat "$out/front.txt"
