@@ -105,7 +105,7 @@ static void print_check(const fb_lat_check_row *r, int n, FILE *f) {
 typedef struct lat_opts {
   const char *supernet, *out, *table, *threads, *tasks;
   int input, batch, classes, cats, seg_classes, networks, reps, warmup, seed, check, check_n;
-  int force;
+  int force, json;
   double width;
 } lat_opts;
 
@@ -180,6 +180,9 @@ int bench_latency(int argc, char **argv) {
        "Spearman and mean absolute percentage error per thread count (last line JSON)"},
       {"--check-networks", ARG_INT, &o.check_n, 3, 100000, NULL,
        "--check: networks per task (default 30)"},
+      {"--json", ARG_FLAG, &o.json, 0, 0, NULL,
+       "--check: the result as one JSON object, the last line on stdout (printed with --check "
+       "in any case; the tables go to stderr)"},
       {"--force", ARG_FLAG, &o.force, 0, 0, NULL,
        "--table: use a table made for another input size, width or heads (a warning)"},
   };

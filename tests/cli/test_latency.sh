@@ -22,7 +22,7 @@ check "[ $rc -eq 0 ]" "bench latency makes a table (rc $rc) $(tail -n 1 $tmp/err
 check "py 'import json,sys; t=json.load(open(sys.argv[1])); assert t[\"format\"]==\"fbnet-latency-table\" and t[\"input_size\"]==64 and len(t[\"tables\"])==1 and t[\"tables\"][0][\"threads\"]==1; ts=t[\"tables\"][0][\"tasks\"]; assert [x[\"task\"] for x in ts]==[\"cls\",\"det\",\"seg\"]; n=len(t[\"elements\"]); assert all(len(x[\"element_ms\"])==n and x[\"fixed_ms\"]>0 and x[\"reference_ms\"]>0 and x[\"max_ms\"]>x[\"min_ms\"] for x in ts); assert t[\"machine\"][\"cpu\"] and t[\"machine\"][\"build\"]' $tmp/lut.json" \
   "the table: per task fixed part, one time per element, the machine"
 
-"$FBNET" bench latency --check --table "$tmp/lut.json" --check-networks 6 > "$tmp/out" 2> "$tmp/err"; rc=$?
+"$FBNET" bench latency --check --json --table "$tmp/lut.json" --check-networks 6 > "$tmp/out" 2> "$tmp/err"; rc=$?
 check "[ $rc -eq 0 ] && py 'import json,sys; c=json.loads(open(sys.argv[1]).read().splitlines()[-1])[\"check\"]; assert len(c)==1 and c[0][\"threads\"]==1 and c[0][\"networks\"]==18 and -1<=c[0][\"spearman\"]<=1 and c[0][\"mape\"]>=0 and set(c[0][\"tasks\"])=={\"cls\",\"det\",\"seg\"}' $tmp/out" \
   "bench latency --check: last line JSON with spearman and mape per thread count (rc $rc) $(tail -n 1 $tmp/err)"
 
