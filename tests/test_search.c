@@ -272,7 +272,109 @@ done:
   fb_mt_dataset_free(&d);
 }
 
+
+/* One step of a search with the sandwich rule on the tiny supernet, beside the
+ * same step without it: the sample theta learns from is the same (the sandwich
+ * pass is no sample), the largest subnet's pass updates slots the sampled architecture
+ * did not use, and with every bit kept in the sampled architecture the
+ * weights equal those of the plain step (the mean of two equal gradients). */
+static float *step_once(int sandwich, const uint8_t *forced, int steps, const fb_mt_dataset *d,
+                        double *sample, uint8_t *used, fb_status *st) {
+  const unsigned tasks = FB_TASK_CLS | FB_TASK_DET;
+  fb_net *net = build(tasks, d, 4, st);
+  if (!net) return NULL;
+  fb_search_cfg c = fb_search_cfg_default();
+  c.tasks = tasks;
+  c.warmup_frac = 0;
+  c.sandwich = sandwich;
+  fb_searcher e;
+  float *w = NULL;
+  if (fb_searcher_init(&e, &c, net, st) == 0) {
+    if (steps > 1) /* the distributions differ: importance weights are not 1 */
+      for (int b = 0; b < B; b++) e.dist.theta[2 * b + 1] = 0.3 * b;
+    e.forced_mask = forced;
+    fb_loader_cfg lc = fb_loader_cfg_default(32, 3, 4, 1);
+    fb_loader *l = fb_loader_create(d, &lc, st);
+    fb_loader_start_epoch(l, 0);
+    fb_search_step_info o;
+    int rc = 0;
+    for (int k = 0; k < steps && rc == 0; k++) {
+      rc = fb_searcher_step(&e, fb_loader_next(l), &o, st);
+      if (k == 0) *sample = o.loss[0] + 10 * o.loss[1] + 100 * o.rho[0];
+    }
+    if (rc == 0) {
+      const fb_params *p = &net->g.params;
+      w = malloc(p->total * sizeof *w);
+      memcpy(w, p->data, p->total * sizeof *w);
+      if (used) memcpy(used, p->used, (size_t)p->n);
+    }
+    fb_loader_free(l);
+  }
+  fb_searcher_free(&e);
+  fb_net_free(net);
+  return w;
+}
+
+static void test_sandwich(void) {
+  fb_status st = {{0}};
+  fb_mt_dataset d;
+  fb_synth_dataset(16, 32, 3, 9, &d, &st);
+  fb_net *probe = build(FB_TASK_CLS | FB_TASK_DET, &d, 4, &st);
+  CHECK(probe != NULL, "supernet: %s", st.msg);
+  if (!probe) goto done;
+  const size_t total = probe->g.params.total;
+  float *w0 = malloc(total * sizeof *w0);
+  memcpy(w0, probe->g.params.data, total * sizeof *w0);
+  const int n = probe->g.params.n;
+  uint8_t none[B] = {0}, all[B] = {1, 1, 1, 1, 1, 1, 1}, *used = calloc((size_t)n, 1);
+  double th_plain = 0, th_sw = 0;
+  float *plain = step_once(0, none, 3, &d, &th_plain, NULL, &st);
+  float *sw = step_once(1, none, 3, &d, &th_sw, used, &st);
+  CHECK(plain && sw, "steps: %s", st.msg);
+  if (plain && sw) {
+    CHECK(th_sw == th_plain, "sandwich: the first step's sample for theta (losses, importance "
+          "weight) is the plain step's: %.9g vs %.9g", th_sw, th_plain);
+    int moved_plain = 0, moved_sw = 0;
+    for (int i = 0; i < n; i++) {
+      const fb_param *q = &probe->g.params.p[i];
+      const int a = memcmp(plain + q->offset, w0 + q->offset, q->numel * sizeof *w0) != 0;
+      const int b = memcmp(sw + q->offset, w0 + q->offset, q->numel * sizeof *w0) != 0;
+      moved_plain += a;
+      moved_sw += b;
+    }
+    CHECK(moved_sw > moved_plain, "the largest subnet's pass updates more slots (%d > %d)",
+          moved_sw, moved_plain);
+    int all_used = 1;
+    for (int i = 0; i < n; i++) all_used &= used[i] != 0;
+    CHECK(all_used, "every slot counts as used in a sandwich step");
+  }
+  free(plain);
+  free(sw);
+  plain = step_once(0, all, 1, &d, &th_plain, NULL, &st);
+  sw = step_once(1, all, 1, &d, &th_sw, NULL, &st);
+  CHECK(plain && sw, "steps with every bit kept: %s", st.msg);
+  if (plain && sw) {
+    double worst = 0; /* trained values; BN running statistics see two batches */
+    for (int i = 0; i < n; i++) {
+      const fb_param *q = &probe->g.params.p[i];
+      if (q->group == FB_PG_BUFFER) continue;
+      for (size_t j = q->offset; j < q->offset + q->numel; j++)
+        worst = fmax(worst, fabs((double)plain[j] - sw[j]));
+    }
+    CHECK(worst < 1e-6, "sampled = largest: the sandwich step's weights equal the plain one's "
+          "(max |dw| %.3g)", worst);
+  }
+  free(plain);
+  free(sw);
+  free(w0);
+  free(used);
+  fb_net_free(probe);
+done:
+  fb_mt_dataset_free(&d);
+}
+
 int main(void) {
+  test_sandwich();
   test_bn_recalibration();
   test_flops_target();
   test_loss_weighting();

@@ -58,31 +58,57 @@ int cmd_search(int argc, char **argv) {
   int input = -1, batch = -1, seed = -1, threads = 0, optimizer = -1, det_width = 0,
       seg_width = 0, det_depth = -2, resume = 0, quiet = 0, archs = 1, limit = 0, adv_norm = 0, replay = 0;
   double elite = 0;
+  int sandwich = 0;
   int deploy_input = 0, allow_changes = 0;
   double max_loss_ratio = -1;
   double deploy_width = 0;
   double width = -1, lr = -1, wd = -1, warmup = -1, theta_lr = -1, init_prob = -1, rho_clip = -1,
          lambda = -1, thresh = -1, steps = -1, ckpt = -1, stop_after = -1;
+  /* help texts print the defaults of fb_search_cfg_default, so the two cannot drift */
+  const fb_optim_cfg sgd = fb_optim_sgd_default();
+  char h_input[96], h_width[96], h_steps[96], h_batch[96], h_warmup[128], h_optim[160],
+      h_theta[96], h_init[96], h_lambda[160], h_thresh[96], h_detw[96], h_detd[96], h_segw[96],
+      h_ckpt[96], h_seed[96], h_ratio[160];
+  snprintf(h_input, sizeof h_input, "input size, a multiple of 32 (default %d)", c.build.input_size);
+  snprintf(h_width, sizeof h_width, "width multiplier (default %g)", c.build.width);
+  snprintf(h_steps, sizeof h_steps, "search steps (default %ld)", c.steps);
+  snprintf(h_batch, sizeof h_batch, "images per step (default %d)", c.batch);
+  snprintf(h_warmup, sizeof h_warmup, "fraction of the steps that train the weights only, theta "
+           "frozen (default %g)", c.warmup_frac);
+  snprintf(h_optim, sizeof h_optim, "supernet weights (default adamw lr %g wd %g; sgd: lr %g "
+           "momentum %g nesterov wd %g)", c.optim.lr, c.optim.weight_decay, sgd.lr, sgd.momentum,
+           sgd.weight_decay);
+  snprintf(h_theta, sizeof h_theta, "Adam learning rate of the architecture logits (default %g)",
+           c.theta_lr);
+  snprintf(h_init, sizeof h_init, "initial probability of keeping each bit (default %g)",
+           c.init_prob);
+  snprintf(h_lambda, sizeof h_lambda, "weight of each resource term lambda * max(0, cost/target "
+           "- 1) in the reward, for MACs and latency (default %g)", c.flops_lambda);
+  snprintf(h_thresh, sizeof h_thresh, "keep a bit when p > THRESH (default %g)", c.derive_thresh);
+  snprintf(h_detw, sizeof h_detw, "detection head channels (default %d: a light head for the "
+           "search)", c.build.det_width);
+  snprintf(h_detd, sizeof h_detd, "detection tower depth (default %d; -1: none)", c.build.det_depth);
+  snprintf(h_segw, sizeof h_segw, "segmentation head channels (default %d)", c.build.seg_width);
+  snprintf(h_ckpt, sizeof h_ckpt, "steps between checkpoints (default %ld)", c.ckpt_every);
+  snprintf(h_seed, sizeof h_seed, "random seed (default %llu)", (unsigned long long)c.seed);
+  snprintf(h_ratio, sizeof h_ratio, "stop as diverged when a task's loss exceeds X times its "
+           "recent mean (default %g; 0: only non-finite losses)", c.max_loss_ratio);
   const arg_opt opts[] = {
       {"--data", ARG_STRING, &c.data_dir, 0, 0, NULL, "proxy set written by 'fbnet label' (required)"},
       {"--out", ARG_STRING, &c.out_dir, 0, 0, NULL, "run directory (default runs/search)"},
       {"--tasks", ARG_STRING, &tasks, 0, 0, NULL, "tasks to search, e.g. cls,det,seg (default) or det"},
       {"--supernet", ARG_STRING, &c.supernet_path, 0, 0, NULL,
        "supernet arch file (default builtin:fbnetv5_supernet, the compiled-in archs/fbnetv5_supernet.json)"},
-      {"--input", ARG_INT, &input, 32, 2048, NULL, "input size, a multiple of 32 (default 64)"},
-      {"--width", ARG_DOUBLE, &width, 0.05, 4.0, NULL, "width multiplier (default 1.0)"},
-      {"--steps", ARG_DOUBLE, &steps, 1, 1e9, NULL, "search steps (default 3000)"},
-      {"--batch", ARG_INT, &batch, 1, 65536, NULL, "images per step (default 32)"},
-      {"--warmup", ARG_DOUBLE, &warmup, 0, 0.99, NULL,
-       "fraction of the steps that train the weights only, theta frozen (default 0.25)"},
-      {"--optimizer", ARG_CHOICE, &optimizer, 0, 0, "sgd|adamw",
-       "supernet weights (default adamw lr 2e-3 wd 0.05; sgd: lr 0.1 momentum 0.9 nesterov wd 4e-5)"},
+      {"--input", ARG_INT, &input, 32, 2048, NULL, h_input},
+      {"--width", ARG_DOUBLE, &width, 0.05, 4.0, NULL, h_width},
+      {"--steps", ARG_DOUBLE, &steps, 1, 1e9, NULL, h_steps},
+      {"--batch", ARG_INT, &batch, 1, 65536, NULL, h_batch},
+      {"--warmup", ARG_DOUBLE, &warmup, 0, 0.99, NULL, h_warmup},
+      {"--optimizer", ARG_CHOICE, &optimizer, 0, 0, "sgd|adamw", h_optim},
       {"--lr", ARG_DOUBLE, &lr, 1e-8, 100, NULL, "peak learning rate of the weights (cosine)"},
       {"--wd", ARG_DOUBLE, &wd, 0, 1, NULL, "weight decay (conv/linear weights)"},
-      {"--theta-lr", ARG_DOUBLE, &theta_lr, 1e-6, 1, NULL,
-       "Adam learning rate of the architecture logits (default 1e-2)"},
-      {"--init-prob", ARG_DOUBLE, &init_prob, 0.01, 0.99, NULL,
-       "initial probability of keeping each bit (default 0.6)"},
+      {"--theta-lr", ARG_DOUBLE, &theta_lr, 1e-6, 1, NULL, h_theta},
+      {"--init-prob", ARG_DOUBLE, &init_prob, 0.01, 0.99, NULL, h_init},
       {"--rho-clip", ARG_DOUBLE, &rho_clip, 0, 100, NULL, "clip importance weights (0: off, default)"},
       {"--adv-norm", ARG_FLAG, &adv_norm, 0, 0, NULL,
        "plain estimator: divide each task's advantage by a running deviation"},
@@ -113,33 +139,32 @@ int cmd_search(int argc, char **argv) {
        "which of the table's thread counts (default: its only one)"},
       {"--latency-force", ARG_FLAG, &lat_force, 0, 0, NULL,
        "use a table made for another input size, width or head sizes (a warning)"},
-      {"--flops-lambda", ARG_DOUBLE, &lambda, 0, 1e6, NULL,
-       "weight of each resource term lambda * max(0, cost/target - 1) in the reward, for MACs "
-       "and latency (default 1)"},
-      {"--thresh", ARG_DOUBLE, &thresh, 0.01, 0.99, NULL, "keep a bit when p > THRESH (default 0.5)"},
-      {"--det-width", ARG_INT, &det_width, 8, 1024, NULL,
-       "detection head channels (default 32: a light head for the search)"},
-      {"--det-depth", ARG_INT, &det_depth, -1, 8, NULL, "detection tower depth (default 1; -1: none)"},
-      {"--seg-width", ARG_INT, &seg_width, 8, 1024, NULL, "segmentation head channels (default 16)"},
+      {"--flops-lambda", ARG_DOUBLE, &lambda, 0, 1e6, NULL, h_lambda},
+      {"--thresh", ARG_DOUBLE, &thresh, 0.01, 0.99, NULL, h_thresh},
+      {"--det-width", ARG_INT, &det_width, 8, 1024, NULL, h_detw},
+      {"--det-depth", ARG_INT, &det_depth, -1, 8, NULL, h_detd},
+      {"--seg-width", ARG_INT, &seg_width, 8, 1024, NULL, h_segw},
       {"--train-limit", ARG_INT, &limit, 1, 100000000, NULL, "use the first N proxy images"},
-      {"--ckpt-every", ARG_DOUBLE, &ckpt, 1, 1e9, NULL, "steps between checkpoints (default 250)"},
+      {"--ckpt-every", ARG_DOUBLE, &ckpt, 1, 1e9, NULL, h_ckpt},
       {"--stop-after", ARG_DOUBLE, &stop_after, 1, 1e9, NULL,
        "stop after N steps of this invocation (checkpoint written; continue with --resume)"},
-      {"--seed", ARG_INT, &seed, 0, 2147483647, NULL, "random seed (default 1)"},
+      {"--seed", ARG_INT, &seed, 0, 2147483647, NULL, h_seed},
       {"--threads", ARG_INT, &threads, 1, 1024, NULL, "OpenMP threads (default: all cores)"},
       {"--resume", ARG_FLAG, &resume, 0, 0, NULL,
        "continue from OUT/checkpoint.safetensors (with the run's options; --steps, --lr ... may "
        "not change, --stop-after, --ckpt-every, --threads may)"},
       {"--allow-changes", ARG_FLAG, &allow_changes, 0, 0, NULL,
        "with --resume: accept other options, e.g. a lower --lr after a divergence"},
-      {"--max-loss-ratio", ARG_DOUBLE, &max_loss_ratio, 0, 1e9, NULL,
-       "stop as diverged when a task's loss exceeds X times its recent mean (default 10; 0: "
-       "only non-finite losses)"},
+      {"--max-loss-ratio", ARG_DOUBLE, &max_loss_ratio, 0, 1e9, NULL, h_ratio},
       {"--quiet", ARG_FLAG, &quiet, 0, 0, NULL, "no progress output"},
       {"--archs-per-step", ARG_INT, &archs, 1, FB_SEARCH_MAX_ARCHS, NULL,
        "architectures sampled per step (default 1), each trained on its part of the batch; "
        "their weight gradients are averaged and theta takes one update from all. Under "
        "mpirun every rank samples its own: N ranks x M architectures per step"},
+      {"--sandwich", ARG_INT, &sandwich, 0, 2, NULL,
+       "the sandwich rule: each step also trains the largest subnet (1: every bit kept) or the "
+       "largest and the smallest (2) on the same batch, for the shared weights only (default "
+       "0: off)"},
   };
   const arg_spec spec = {
       "fbnet search --data PROXY_DIR [--tasks cls,det,seg] [--out RUN_DIR] [options]",
@@ -199,6 +224,7 @@ int cmd_search(int argc, char **argv) {
   c.resume = resume && allow_changes ? 2 : resume;
   if (max_loss_ratio >= 0) c.max_loss_ratio = max_loss_ratio;
   c.archs_per_step = archs;
+  c.sandwich = sandwich;
   if (threads) omp_set_num_threads(threads);
   fb_status st = {{0}};
   fb_dist dist;

@@ -103,6 +103,9 @@ typedef struct srch {
 static int check_cfg(const fb_search_cfg *c, fb_status *st) {
   if (c->steps < 1) return fb_fail(st, "--steps must be >= 1");
   if (c->batch < 1) return fb_fail(st, "--batch must be >= 1");
+  if (c->sandwich < 0 || c->sandwich > 2)
+    return fb_fail(st, "--sandwich %d: 0 (off), 1 (the largest subnet) or 2 (largest and "
+                   "smallest)", c->sandwich);
   if (c->archs_per_step > FB_SEARCH_MAX_ARCHS)
     return fb_fail(st, "--archs-per-step %d: at most %d", c->archs_per_step, FB_SEARCH_MAX_ARCHS);
   if (!(c->warmup_frac >= 0 && c->warmup_frac < 1))
@@ -418,13 +421,28 @@ static void set_loss_weights(fb_searcher *s, const double *rho) {
 
 static void task_losses(void *ctx, double *loss) {
   fb_searcher *s = ctx;
-  double *pack = s->mine + (size_t)s->cur * sample_doubles(s) + s->B;
   for (int t = 0; t < s->T; t++) {
     loss[t] = 0;
     for (int k = 0; k < s->n_roots[t]; k++)
       loss[t] += s->base_w[t][k] * s->net->g.nodes[s->roots[t][k]].out[0];
-    pack[t] = loss[t];
   }
+  if (s->cur >= s->M) return; /* a sandwich pass: no sample for theta */
+  double *pack = s->mine + (size_t)s->cur * sample_doubles(s) + s->B;
+  for (int t = 0; t < s->T; t++) pack[t] = loss[t];
+}
+
+/* Sandwich pass j (0: the largest subnet, 1: the smallest) on the batch of the
+ * step's last sampled architecture, with the heads' own loss weights. */
+static int fill_sandwich(fb_searcher *s, int j, fb_status *st) {
+  memset(s->mask, j == 0 ? 1 : 0, (size_t)s->B);
+  fb_graph_set_mask(&s->net->g, s->mask);
+  const fb_params *p = &s->net->g.params;
+  for (int i = 0; i < p->n; i++) s->used[i] |= p->used ? p->used[i] : 1;
+  s->cur = s->M + j;
+  if (fb_mt_fill_batch(s->net, s->last, 1, st)) return -1;
+  const double one[FB_SEARCH_MAX_TASKS] = {1, 1, 1};
+  set_loss_weights(s, one);
+  return 0;
 }
 
 /* Architecture k of this rank's step: one stream per architecture of the step
@@ -443,6 +461,7 @@ static int sample_arch(fb_searcher *s, int k, uint8_t *mask) {
  * weights (importance weights), its batch in the inputs. */
 static int fill_arch(void *ctx, int k, fb_status *st) {
   fb_searcher *s = ctx;
+  if (k >= s->M) return fill_sandwich(s, k - s->M, st);
   uint8_t *mask = s->masks + (size_t)k * s->B;
   double *pack = s->mine + (size_t)k * sample_doubles(s);
   const int u = sample_arch(s, k, mask);
@@ -458,6 +477,7 @@ static int fill_arch(void *ctx, int k, fb_status *st) {
   s->cur = k;
   const fb_batch *b = s->parts ? s->parts[k] : s->next(s->next_ctx);
   if (!b) return fb_fail(st, "internal: the loader ended early at step %ld", s->step + 1);
+  s->last = b;
   if (fb_mt_fill_batch(s->net, b, 1, st)) return -1;
   set_loss_weights(s, rho);
   return 0;
@@ -482,7 +502,8 @@ static int train_weights(fb_searcher *s, fb_search_step_info *o, fb_status *st) 
   const fb_stepper step = {.net = s->net, .optim = &s->c->optim, .sched = &s->sched,
                            .out_dir = s->c->out_dir, .n_guards = s->T, .guard = s->guard,
                            .guard_label = labels, .watched = task_losses, .ctx = s,
-                           .reduce = reduce_arch_grads, .reduce_ctx = s, .micro = s->M,
+                           .reduce = reduce_arch_grads, .reduce_ctx = s,
+                           .micro = s->M + s->c->sandwich,
                            .fill = fill_arch, .fill_ctx = s};
   char where[32];
   snprintf(where, sizeof where, "step %ld", s->step + 1);

@@ -71,6 +71,10 @@ typedef struct fb_search_cfg {
   int archs_per_step;     /* architectures sampled per step by this process (0 or 1: one), each
                            * on its own part of the batch; their weight gradients are averaged
                            * and theta takes one update from all of them */
+  int sandwich;           /* the sandwich rule: each step also trains, on the same batch as
+                           * the sampled architecture, the largest subnet (1: every bit kept)
+                           * and the smallest (2: also every bit dropped); these extra passes
+                           * train the shared weights only (no theta update). 0: off */
   struct fb_dist *dist;   /* data-parallel ranks (dist/dist.h); each samples its own
                            * architectures; NULL: this process alone */
 } fb_search_cfg;
@@ -126,7 +130,9 @@ typedef struct fb_searcher {
                               * lives until the next one is asked for) */
   const struct fb_batch *(*next)(void *ctx);
   void *next_ctx;
-  int cur;                   /* the architecture being trained */
+  int cur;                   /* the architecture being trained (>= M: a sandwich pass) */
+  const struct fb_batch *last; /* the batch of this step's last sampled architecture (the
+                              * sandwich passes train on it) */
 } fb_searcher;
 
 /* What one step did (for the log). */
