@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/op.h"
 #include "check.h"
 #include "core/graph.h"
 #include "core/rng.h"
@@ -61,7 +62,7 @@ typedef struct thead {
 
 static int th_build(thead *t, const fb_fcos_cfg *cfg, int px, int n_levels, fb_status *st) {
   static const int strides[3] = {8, 16, 32}, chans[3] = {3, 5, 7};
-  fb_graph_init(&t->g);
+  fb_graph_init(&t->g, fb_op_table());
   for (int l = 0; l < n_levels; l++) {
     char name[32];
     snprintf(name, sizeof name, "feat%d", strides[l]);
@@ -187,14 +188,14 @@ static void test_assignment(void) {
 
   /* top-down needs halving sizes: 8x8 then 3x3 is rejected */
   fb_graph g;
-  fb_graph_init(&g);
+  fb_graph_init(&g, fb_op_table());
   int f[2] = {fb_graph_input(&g, "a", 2, 8, 8), fb_graph_input(&g, "b", 2, 3, 3)}, s[2] = {8, 16};
   fb_fcos_head hh;
   rc = fb_fcos_build(&g, &hh, &one, f, s, 2, &st);
   CHECK(rc != 0 && strstr(st.msg, "top_down"), "mismatched levels rejected: %s", st.msg);
   fb_graph_free(&g);
   s[1] = 8;
-  fb_graph_init(&g);
+  fb_graph_init(&g, fb_op_table());
   f[0] = fb_graph_input(&g, "a", 2, 8, 8), f[1] = fb_graph_input(&g, "b", 2, 4, 4);
   rc = fb_fcos_build(&g, &hh, &one, f, s, 2, &st);
   CHECK(rc != 0 && strstr(st.msg, "strides"), "equal strides rejected: %s", st.msg);

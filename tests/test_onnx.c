@@ -17,6 +17,7 @@
 #include "nn/builtin_archs.h"
 #include "nn/net.h"
 #include "onnx.pb-c.h"
+#include "ops/op.h"
 
 static fb_net *build(unsigned tasks, fb_status *st) {
   fb_arch *a = fb_arch_parse(fb_builtin_arch_text("fbnetv3_a"), "fbnetv3_a", st);

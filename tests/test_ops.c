@@ -23,20 +23,10 @@
 
 /* Non-differentiable points of piecewise ops: random inputs keep away from
  * them so central differences do not straddle a kink. */
-static const struct {
-  const char *op;
-  double at[2];
-  int n;
-} kinks[] = {
-    {"relu", {0, 0}, 1}, {"relu6", {0, 6}, 2}, {"hswish", {-3, 3}, 2}, {"hsigmoid", {-3, 3}, 2}};
-
-static double keep_off_kinks(const char *op, double x) {
-  for (size_t i = 0; i < sizeof kinks / sizeof kinks[0]; i++) {
-    if (strcmp(kinks[i].op, op) != 0) continue;
-    for (int j = 0; j < kinks[i].n; j++) {
-      double d = x - kinks[i].at[j];
-      if (fabs(d) < 1e-2) x = kinks[i].at[j] + (d < 0 ? -1e-2 : 1e-2);
-    }
+static double keep_off_kinks(const fb_op *op, double x) {
+  for (int j = 0; j < op->n_kinks; j++) {
+    const double d = x - op->kinks[j];
+    if (fabs(d) < 1e-2) x = op->kinks[j] + (d < 0 ? -1e-2 : 1e-2);
   }
   return x;
 }
@@ -70,7 +60,7 @@ static void make_inputs(tcase *t, fb_rng *rng) {
         v = (double)fb_rng_below(rng, (uint32_t)a->in[0].c);
         if (a->attr.ignore_index >= 0 && fb_rng_below(rng, 5) == 0) v = a->attr.ignore_index;
       } else {
-        v = keep_off_kinks(op->name, 3.0 * fb_rng_normal(rng));
+        v = keep_off_kinks(op, 3.0 * fb_rng_normal(rng));
       }
       t->xf[k][i] = (float)v;
     }
@@ -664,8 +654,74 @@ static void test_add_fewer_inputs(void) {
   }
 }
 
+
+/* What each row says of its op outside its kernels (core/op.h) holds: the
+ * kind agrees with is_loss and the parameter layout, MACs exist exactly for
+ * the counted kinds, and an op that declares its backward does not read the
+ * inputs gives the same gradients for other input values. */
+static void test_row_facts(void) {
+  for (const fb_op *const *t = fb_op_table(); *t; t++) {
+    const fb_op *op = *t;
+    fb_rng rng;
+    fb_rng_seed(&rng, 77);
+    fb_op_args a;
+    memset(&a, 0, sizeof a);
+    op->random_case(&a, &rng);
+    char msg[256] = "";
+    if (op->infer(&a, msg) != 0) continue; /* test_table reports it */
+    CHECK((op->kind == FB_OPK_LOSS) == (op->is_loss != 0), "%s: kind loss <=> is_loss", op->name);
+    const int counted = op->kind == FB_OPK_CONV || op->kind == FB_OPK_LINEAR || op->kind == FB_OPK_POOL;
+    CHECK(counted == (op->macs != NULL), "%s: MACs counted exactly for conv, linear, pooling",
+          op->name);
+    if (op->macs) CHECK(fb_op_macs(op, &a) > 0, "%s: MACs of its random case > 0", op->name);
+    if (fb_op_weighted(op))
+      CHECK(a.n_par >= 1 && op->par_group[0] == FB_PG_WEIGHT, "%s: par[0] is a weight", op->name);
+    if (op->kind == FB_OPK_NORM)
+      CHECK(a.n_par == 4 && op->n_diff_par == 2 && op->par_group[2] == FB_PG_BUFFER,
+            "%s: gamma, beta, running mean, running var", op->name);
+    for (int j = 0; j < op->n_kinks; j++)
+      CHECK(op->kind == FB_OPK_ACT, "%s: kinks are declared by activations", op->name);
+    if (op->bwd_reads_in) continue;
+    /* the gradients for two different input values */
+    double *in[2][FB_MAX_IN] = {{0}}, *din[2][FB_MAX_IN] = {{0}}, *par[FB_MAX_PAR] = {0};
+    double *dpar[2][FB_MAX_PAR] = {{0}};
+    const size_t n_out = fb_numel(a.out), ws_n = ws_elems(op, &a);
+    double *out = dalloc(n_out), *dout = dalloc(n_out), *ws = dalloc(ws_n);
+    for (size_t i = 0; i < n_out; i++) dout[i] = fb_rng_normal(&rng);
+    for (int k = 0; k < a.n_par; k++) {
+      par[k] = dalloc(fb_numel(a.par[k]));
+      for (size_t i = 0; i < fb_numel(a.par[k]); i++) par[k][i] = fb_rng_normal(&rng);
+    }
+    for (int v = 0; v < 2; v++) {
+      for (int k = 0; k < a.n_in; k++) {
+        in[v][k] = dalloc(fb_numel(a.in[k]));
+        din[v][k] = k < op->n_diff_in ? dalloc(fb_numel(a.in[k])) : NULL;
+        for (size_t i = 0; i < fb_numel(a.in[k]); i++) in[v][k][i] = fb_rng_normal(&rng);
+      }
+      for (int k = 0; k < op->n_diff_par; k++) dpar[v][k] = dalloc(fb_numel(a.par[k]));
+      op->fwd_ref(&a, (const double *const *)in[v], par, out, ws);
+      op->bwd_ref(&a, (const double *const *)in[v], (const double *const *)par, out, dout,
+                  din[v], dpar[v], ws);
+    }
+    double worst = 0;
+    for (int k = 0; k < op->n_diff_in && k < a.n_in; k++)
+      for (size_t i = 0; i < fb_numel(a.in[k]); i++) worst = fmax(worst, fabs(din[0][k][i] - din[1][k][i]));
+    for (int k = 0; k < op->n_diff_par; k++)
+      for (size_t i = 0; i < fb_numel(a.par[k]); i++) worst = fmax(worst, fabs(dpar[0][k][i] - dpar[1][k][i]));
+    CHECK(worst == 0, "%s: declared bwd_reads_in 0, but its gradients depend on the input "
+          "values (max diff %.3g)", op->name, worst);
+    for (int v = 0; v < 2; v++) {
+      for (int k = 0; k < a.n_in; k++) free(in[v][k]), free(din[v][k]);
+      for (int k = 0; k < FB_MAX_PAR; k++) free(dpar[v][k]);
+    }
+    for (int k = 0; k < a.n_par; k++) free(par[k]);
+    free(out), free(dout), free(ws);
+  }
+}
+
 int main(void) {
   test_table();
+  test_row_facts();
   test_bad_shapes();
   test_kinks_vs_pytorch();
   test_golden_pytorch();

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ops/op.h"
 #include "check.h"
 #include "core/params.h"
 #include "io/safetensors.h"
@@ -194,7 +195,7 @@ int main(void) {
   /* through a graph: the linear weight is written 2-D */
   {
     fb_graph g;
-    fb_graph_init(&g);
+    fb_graph_init(&g, fb_op_table());
     fb_op_attr at = fb_attr_default();
     at.c_out = 10;
     at.has_bias = 1;

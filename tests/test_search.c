@@ -38,20 +38,7 @@ static double planted(void *ctx, unsigned task, const uint8_t *mask, int n_bits)
 }
 
 static fb_net *build(unsigned tasks, const fb_mt_dataset *d, int batch, fb_status *st) {
-  fb_arch *a = fb_arch_parse(TINY, "tiny.json", st);
-  if (!a) return NULL;
-  fb_build_opts o = fb_build_opts_default();
-  o.input_size = 32;
-  o.standard_padding = 1;
-  o.tasks = tasks;
-  o.num_classes = d->num_classes;
-  o.num_cats = d->num_cats;
-  o.num_seg_classes = d->num_seg_classes;
-  o.det_width = 16;
-  o.det_depth = 1;
-  o.seg_width = 8;
-  fb_net *n = fb_net_build(a, &o, 3, st);
-  fb_arch_free(a);
+  fb_net *n = TINY_BUILD(tasks, d, st);
   if (n && fb_net_plan(n, batch, 3, st)) {
     fb_net_free(n);
     return NULL;

@@ -36,7 +36,7 @@ typedef struct fixture {
 /* Builds feature inputs + head; returns 0 or -1 (status in st). */
 static int build(fixture *f, const fb_seg_cfg *cfg, const int *strides, const int *chans,
                  int n_levels, int size, fb_status *st) {
-  fb_graph_init(&f->g);
+  fb_graph_init(&f->g, fb_op_table());
   f->n_levels = n_levels;
   for (int i = 0; i < n_levels; i++) {
     char name[32];
@@ -336,7 +336,7 @@ static void test_variants_and_errors(void) {
   };
   for (size_t t = 0; t < sizeof bad / sizeof bad[0]; t++) {
     fb_graph g;
-    fb_graph_init(&g);
+    fb_graph_init(&g, fb_op_table());
     int feat[2];
     feat[0] = fb_graph_input(&g, "feat0", 4, bad[t].size / 4, bad[t].size / 4);
     int s1b = bad[t].stride1, hh = bad[t].size / (s1b > 0 ? s1b : 1) + bad[t].chan_h_off;
@@ -354,7 +354,7 @@ static void test_variants_and_errors(void) {
   }
   cfg.fuse = 7;
   fb_graph g;
-  fb_graph_init(&g);
+  fb_graph_init(&g, fb_op_table());
   int x = fb_graph_input(&g, "x", 3, 16, 16), four = 4;
   fb_seg_head h;
   CHECK(fb_seg_build(&g, &h, &cfg, &x, &four, 1, S, &st) == -1 && strstr(st.msg, "fuse"),
@@ -545,7 +545,7 @@ static int bench(int width, fb_seg_fuse fuse) {
          1e3 * tf[0], 1e3 * tf[REPS / 2], 1e3 * tb[0], 1e3 * tb[REPS / 2]);
   double macs = 0;
   for (int i = 0; i < g->n; i++)
-    if (g->nodes[i].op) macs += fb_op_macs(g->nodes[i].op->name, &g->nodes[i].args);
+    if (g->nodes[i].op) macs += fb_op_macs(g->nodes[i].op, &g->nodes[i].args);
   printf("  %.2f M MACs per image, %zu trainable values\n", macs / B / 1e6,
          fb_params_trainable(&g->params));
   /* per-node profile: each op's fwd and bwd timed alone (inputs from the

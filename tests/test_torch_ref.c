@@ -317,7 +317,7 @@ static void run_block_case(const fx_file *f, const char *tag) {
 
   fb_status st = {{0}};
   fb_graph g;
-  fb_graph_init(&g);
+  fb_graph_init(&g, fb_op_table());
   int x = fb_graph_input(&g, "x", c_in, h, w);
   int y = fb_block_add(&g, &b, x, BLOCK_PREFIX, &st);
   const int failed0 = check_g.failed;

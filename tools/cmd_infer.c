@@ -76,10 +76,11 @@ static void fill_targets(fb_net *net) {
                       net->seg.tgt};
   const unsigned task[5] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_DET, FB_TASK_DET, FB_TASK_SEG};
   for (int k = 0; k < 5; k++) {
-    if (!(net->tasks & task[k]) || ids[k] < 0 || ids[k] >= g->n || !g->nodes[ids[k]].out) continue;
+    float *x = net->tasks & task[k] ? fb_graph_input_data(g, ids[k]) : NULL;
+    if (!x) continue;
     const size_t n = fb_numel(g->nodes[ids[k]].args.out);
     const float v = k == 1 ? -1.0f : 0.0f; /* det: background everywhere */
-    for (size_t i = 0; i < n; i++) g->nodes[ids[k]].out[i] = v;
+    for (size_t i = 0; i < n; i++) x[i] = v;
   }
 }
 
@@ -165,7 +166,8 @@ static int infer(const infer_args *a, fb_status *st) {
     size_t numel = 1;
     for (int d = 0; d < o->rank; d++) numel *= (size_t)o->shape[d];
     const fb_node *nd = &net->g.nodes[o->node];
-    if (numel != fb_numel(nd->args.out) || !nd->out) {
+    const float *values = fb_graph_output(&net->g, o->node);
+    if (numel != fb_numel(nd->args.out) || !values) {
       rc = fb_fail(st, "%s: output %s: node %s holds %zu values, expected %zu", a->weights, o->name,
                    nd->name, fb_numel(nd->args.out), numel);
       break;
@@ -173,7 +175,7 @@ static int infer(const infer_args *a, fb_status *st) {
     char file[64];
     snprintf(file, sizeof file, "%s.f32", o->name);
     char *path = fb_path_join(a->out, file);
-    rc = fb_write_file_atomic(path, nd->out, numel * sizeof(float), st);
+    rc = fb_write_file_atomic(path, values, numel * sizeof(float), st);
     free(path);
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "name", o->name);

@@ -7,9 +7,29 @@
 #include "core/clock.h"
 #include "core/status.h"
 
-void fb_graph_init(fb_graph *g) {
+void fb_graph_init(fb_graph *g, const fb_op *const *ops) {
   memset(g, 0, sizeof *g);
   fb_params_init(&g->params);
+  g->ops = ops;
+  g->backend = fb_backend_cpu();
+}
+
+void fb_graph_set_backend(fb_graph *g, const fb_backend *be) {
+  g->backend = be ? be : fb_backend_cpu();
+}
+
+float *fb_graph_input_data(fb_graph *g, int node) {
+  if (node < 0 || node >= g->n || g->nodes[node].op) return NULL;
+  return g->nodes[node].out;
+}
+
+const float *fb_graph_output(const fb_graph *g, int node) {
+  return node >= 0 && node < g->n ? g->nodes[node].out : NULL;
+}
+
+float fb_graph_loss(const fb_graph *g, int node) {
+  const float *v = fb_graph_output(g, node);
+  return v ? v[0] : 0.0f;
 }
 
 static void free_node_buffers(fb_graph *g, fb_node *nd) {
@@ -65,7 +85,7 @@ static void register_params(fb_graph *g, fb_node *nd, int flags) {
     char pname[160];
     snprintf(pname, sizeof pname, "%s.%s", nd->name, op->par_name[k] ? op->par_name[k] : "p");
     fb_param_init init = op->par_init[k];
-    if ((flags & FB_NODE_ZERO_GAMMA) && strcmp(op->name, "batchnorm") == 0 && k == 0)
+    if ((flags & FB_NODE_ZERO_GAMMA) && op->kind == FB_OPK_NORM && k == 0)
       init = FB_INIT_ZERO;
     nd->par[k] = fb_params_add(&g->params, pname, nd->args.par[k], op->par_group[k], init,
                                fan_out_of(nd->args.par[k]));
@@ -76,7 +96,7 @@ static void register_params(fb_graph *g, fb_node *nd, int flags) {
  * registering new ones. */
 static int add_node(fb_graph *g, const char *op_name, const char *name, const int *in, int n_in,
                     const fb_op_attr *attr, int flags, int share, fb_status *st) {
-  const fb_op *op = fb_op_find(op_name);
+  const fb_op *op = fb_op_lookup(g->ops, op_name);
   if (!op) return fb_fail(st, "%s: unknown op '%s'", name, op_name);
   if (n_in < 1 || n_in > FB_MAX_IN) return fb_fail(st, "%s: %d inputs", name, n_in);
   if (g->params.data) return fb_fail(st, "%s: graph already planned", name);
@@ -120,7 +140,10 @@ int fb_graph_add_shared(fb_graph *g, const char *op_name, const char *name, cons
   return add_node(g, op_name, name, in, n_in, attr, 0, share, st);
 }
 
-static size_t ws_elems(const fb_node *nd) { return nd->op->ws_size ? nd->op->ws_size(&nd->args) : 0; }
+static size_t ws_floats(const fb_graph *g, const fb_node *nd) {
+  const size_t n = nd->op->ws_size ? nd->op->ws_size(&nd->args) : 0;
+  return (n * g->backend->ws_elem_bytes + sizeof(float) - 1) / sizeof(float);
+}
 
 static int plan_node(fb_graph *g, fb_node *nd, int batch, fb_status *st) {
   free_node_buffers(g, nd);
@@ -131,7 +154,7 @@ static int plan_node(fb_graph *g, fb_node *nd, int batch, fb_status *st) {
     char msg[256] = "";
     if (nd->op->infer(&nd->args, msg) != 0)
       return fb_fail(st, "%s (%s): %s", nd->name, nd->op->name, msg);
-    size_t ws = ws_elems(nd);
+    size_t ws = ws_floats(g, nd);
     if (ws) nd->ws = fb_alloc_floats(ws);
   }
   nd->out = g->inference_only ? NULL : fb_alloc_floats(fb_numel(nd->args.out));
@@ -290,7 +313,7 @@ static void forward_node(fb_graph *g, fb_node *nd, int training) {
     memcpy(nd->out, in[0], fb_numel(a.out) * sizeof(float));
     return;
   }
-  nd->op->fwd(&nd->ctx, &a, in, par, nd->out, nd->ws);
+  g->backend->forward(nd->op, &nd->ctx, &a, in, par, nd->out, nd->ws);
 }
 
 static void backward_node(fb_graph *g, fb_node *nd) {
@@ -313,7 +336,8 @@ static void backward_node(fb_graph *g, fb_node *nd) {
       for (size_t j = 0; j < n; j++) din[0][j] += nd->dout[j];
     return;
   }
-  nd->op->bwd(&nd->ctx, &a, in, (const float *const *)par, nd->out, nd->dout, din, dpar, nd->ws);
+  g->backend->backward(nd->op, &nd->ctx, &a, in, (const float *const *)par, nd->out, nd->dout,
+                       din, dpar, nd->ws);
 }
 
 /* Zeroes (or seeds) the gradients whose live interval starts before the

@@ -21,9 +21,10 @@
 
 #include <stdint.h>
 
+#include "core/backend.h"
+#include "core/op.h"
 #include "core/params.h"
 #include "fbnet.h"
-#include "ops/op.h"
 
 enum { FB_NODE_ZERO_GAMMA = 1 }; /* build flag: BN gamma starts at 0 (residual) */
 
@@ -46,6 +47,8 @@ typedef struct fb_node {
 typedef struct fb_graph {
   fb_node *nodes;
   int n, cap;
+  const fb_op *const *ops;    /* the ops nodes are named from (NULL-terminated) */
+  const fb_backend *backend;  /* runs the kernels (fb_backend_cpu unless set) */
   fb_params params;
   int batch; /* planned batch size, 0 before fb_graph_plan */
   int training;
@@ -76,7 +79,12 @@ typedef struct fb_graph {
   int scratch_n;
 } fb_graph;
 
-void fb_graph_init(fb_graph *g);
+/* An empty graph whose nodes name their ops from `ops` (a NULL-terminated
+ * table, e.g. fb_op_table() of src/ops/op.h), run by the CPU backend. */
+void fb_graph_init(fb_graph *g, const fb_op *const *ops);
+/* Runs the graph's kernels through `be` from the next fb_graph_plan on
+ * (workspaces are sized for its kernels). */
+void fb_graph_set_backend(fb_graph *g, const fb_backend *be);
 void fb_graph_free(fb_graph *g);
 
 /* Adds a graph input of shape (batch, c, h, w). Returns the node id. */
@@ -109,6 +117,16 @@ void fb_graph_mask_activity(const fb_graph *g, const uint8_t *mask, uint8_t *act
  * its value (inputs followed through the aliases of inactive nodes). */
 void fb_graph_liveness(const fb_graph *g, const uint8_t *act, const int *roots, int n_roots,
                        uint8_t *live);
+
+/* Host access to node memory (the only way in and out for code outside
+ * core: a device backend stages here). fb_graph_input_data: the buffer of a
+ * graph input (a node without op: images, labels, targets) to fill before
+ * forward. fb_graph_output: a node's values after forward (for inference-only
+ * graphs only where documented above). */
+float *fb_graph_input_data(fb_graph *g, int node);
+const float *fb_graph_output(const fb_graph *g, int node);
+/* A loss node's value after forward (its output's only element). */
+float fb_graph_loss(const fb_graph *g, int node);
 
 /* Runs every active node in order. training selects batch statistics. */
 void fb_graph_forward(fb_graph *g, int training);

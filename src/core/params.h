@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ops/op.h"
+#include "core/op.h"
 
 typedef struct fb_param {
   char name[96];

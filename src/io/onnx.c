@@ -435,10 +435,10 @@ static void analyse(ox *o) {
     for (int k = 0; k < m; k++) o->uses[src[k]]++;
   }
   for (int i = 0; i < g->n; i++) {
-    if (!o->live[i] || !g->nodes[i].op || strcmp(g->nodes[i].op->name, "batchnorm") != 0) continue;
+    if (!o->live[i] || !g->nodes[i].op || g->nodes[i].op->kind != FB_OPK_NORM) continue;
     if (gather(g, i, src) != 1) continue;
     const fb_node *c = &g->nodes[src[0]];
-    if (c->op && strcmp(c->op->name, "conv2d") == 0 && o->uses[src[0]] == 1) {
+    if (c->op && c->op->kind == FB_OPK_CONV && o->uses[src[0]] == 1) {
       o->folded_into[src[0]] = i;
       o->absorbed[src[0]] = 1;
     }
@@ -471,7 +471,7 @@ static int emit_all(ox *o) {
     if (m < 1) return fb_fail(o->st, "onnx export: node %s has no input", nd->name);
     if (emit(o, i, src, m)) return -1;
     for (int k = 0; k < m; k++)
-      if (strcmp(nd->op->name, "linear") != 0 && o->rank[src[k]] == 2) o->rank[i] = 2;
+      if (nd->op->kind != FB_OPK_LINEAR && o->rank[src[k]] == 2) o->rank[i] = 2;
   }
   return 0;
 }

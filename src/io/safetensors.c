@@ -225,7 +225,7 @@ int fb_safetensors_save_graph(const fb_graph *g, const char *path, const char *c
   unsigned char *matrix = fb_xcalloc((size_t)(s->n ? s->n : 1), 1);
   for (int i = 0; i < g->n; i++) {
     const fb_node *nd = &g->nodes[i];
-    if (nd->op && nd->op->name && strcmp(nd->op->name, "linear") == 0 && nd->par[0] >= 0 &&
+    if (nd->op && nd->op->kind == FB_OPK_LINEAR && nd->par[0] >= 0 &&
         nd->par[0] < s->n)
       matrix[nd->par[0]] = 1;
   }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "ops/op.h"
 
 typedef enum { BLK_CONV, BLK_IR, BLK_POOL } blk_kind;
 

@@ -17,8 +17,8 @@ fb_layer_count fb_layer_count_of(const fb_net *net, int i) {
   c.out.n = 1;
   if (!nd->op) return c;
   const int batch = nd->args.out.n > 0 ? nd->args.out.n : 1;
-  c.macs = fb_op_macs(nd->op->name, &nd->args) / batch;
-  const int weighted = strcmp(c.op, "conv2d") == 0 || strcmp(c.op, "linear") == 0;
+  c.macs = fb_op_macs(nd->op, &nd->args) / batch;
+  const int weighted = fb_op_weighted(nd->op);
   for (int k = 0; k < nd->args.n_par; k++) {
     const double numel = (double)fb_numel(nd->args.par[k]);
     if (nd->op->par_group[k] != FB_PG_BUFFER) c.params += numel;

@@ -10,6 +10,7 @@
 #include "nn/flops.h"
 #include "nn/multipath.h"
 #include "nn/net.h"
+#include "ops/op.h"
 
 typedef struct mp_builder {
   fb_net *net;

@@ -1,5 +1,6 @@
 /* The network builder: arch rows -> blocks -> classifier + loss, and the
  * counters of the published FLOPs/params convention (docs/method.md section 2). */
+#include "ops/op.h"
 #include "nn/net.h"
 
 #include <math.h>
@@ -199,7 +200,7 @@ fb_net *fb_net_build(const fb_arch *arch, const fb_build_opts *opts, uint64_t se
   if (o.input_size <= 0) o.input_size = arch->input_size;
   if (check_opts(&o, st) != 0) return NULL;
   fb_net *net = fb_xcalloc(1, sizeof *net);
-  fb_graph_init(&net->g);
+  fb_graph_init(&net->g, fb_op_table());
   net->opts = o;
   snprintf(net->name, sizeof net->name, "%s", arch->name);
   if (arch->text) net->arch_text = fb_xstrdup(arch->text);
@@ -249,12 +250,11 @@ fb_count fb_net_count(const fb_net *net) {
     const fb_node *nd = &net->g.nodes[i];
     if (!nd->op || !nd->active) continue; /* dead code of a multi-path net */
     const int batch = nd->args.out.n > 0 ? nd->args.out.n : 1;
-    c.macs += fb_op_macs(nd->op->name, &nd->args) / batch;
+    c.macs += fb_op_macs(nd->op, &nd->args) / batch;
     for (int k = 0; k < nd->args.n_par; k++) {
       const double numel = (double)fb_numel(nd->args.par[k]);
       if (nd->op->par_group[k] != FB_PG_BUFFER) c.params_all += numel;
-      if (k == 0 && (strcmp(nd->op->name, "conv2d") == 0 || strcmp(nd->op->name, "linear") == 0))
-        c.params += numel;
+      if (k == 0 && fb_op_weighted(nd->op)) c.params += numel;
     }
   }
   return c;
@@ -285,7 +285,7 @@ float fb_net_forward(fb_net *net, int training) {
   float total = 0;
   for (int i = 0; i < net->g.n; i++) {
     const fb_node *nd = &net->g.nodes[i];
-    if (nd->op && nd->active && nd->op->is_loss) total += nd->loss_weight * nd->out[0];
+    if (nd->op && nd->active && nd->op->is_loss) total += nd->loss_weight * fb_graph_loss(&net->g, i);
   }
   return total;
 }

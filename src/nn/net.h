@@ -42,10 +42,10 @@ int fb_net_plan(fb_net *net, int batch, uint64_t seed, fb_status *st);
  * cls/box/ctr, segmentation logits) and the losses stay readable, nothing
  * else. No backward on such a network. */
 int fb_net_plan_inference(fb_net *net, int batch, fb_status *st);
-static inline float *fb_net_input(fb_net *net) { return net->g.nodes[net->input_node].out; }
-static inline float *fb_net_labels(fb_net *net) { return net->g.nodes[net->label_node].out; }
+static inline float *fb_net_input(fb_net *net) { return fb_graph_input_data(&net->g, net->input_node); }
+static inline float *fb_net_labels(fb_net *net) { return fb_graph_input_data(&net->g, net->label_node); }
 static inline const float *fb_net_logits(const fb_net *net) {
-  return net->g.nodes[net->logits_node].out;
+  return fb_graph_output(&net->g, net->logits_node);
 }
 /* Forward pass; returns the total loss: the sum over loss nodes of
  * loss_weight * loss. */

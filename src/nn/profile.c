@@ -51,24 +51,17 @@ fb_family fb_profile_family_of(const fb_graph *g, int i) {
   const fb_node *nd = &g->nodes[i];
   if (!nd->op) return FB_FAM_OTHER;
   if (is_se_node(nd->name)) return FB_FAM_SE;
-  const char *op = nd->op->name;
-  static const char *const acts[] = {"hswish", "relu", "relu6", "hsigmoid", "sigmoid", NULL};
-  static const char *const adds[] = {"add", "chanmul", NULL};
-  static const char *const pools[] = {"gap", "linear", NULL};
-  if (strcmp(op, "conv2d") == 0) return conv_family(&nd->args);
-  if (strcmp(op, "batchnorm") == 0) return FB_FAM_BN;
-  if (name_in(op, acts)) return FB_FAM_ACT;
-  if (name_in(op, adds)) return FB_FAM_ADD;
-  if (starts_with(op, "upsample") || starts_with(op, "concat")) return FB_FAM_UPCAT;
-  if (name_in(op, pools) || nd->op->is_loss) return FB_FAM_POOLCLS;
-  return FB_FAM_OTHER;
+  switch (nd->op->kind) {
+  case FB_OPK_CONV: return conv_family(&nd->args);
+  case FB_OPK_NORM: return FB_FAM_BN;
+  case FB_OPK_ACT: return FB_FAM_ACT;
+  case FB_OPK_ADD: return FB_FAM_ADD;
+  case FB_OPK_RESAMPLE: return FB_FAM_UPCAT;
+  case FB_OPK_POOL: case FB_OPK_LINEAR: case FB_OPK_LOSS: return FB_FAM_POOLCLS;
+  default: return FB_FAM_OTHER;
+  }
 }
 
-/* Ops whose backward needs only the output gradient, not the inputs. */
-static int bwd_reads_inputs(const char *op) {
-  static const char *const linear_ops[] = {"add", "gap", "concat", "concat_spatial", NULL};
-  return !(name_in(op, linear_ops) || starts_with(op, "upsample"));
-}
 
 /* Node whose value input k of nd is (following aliases); -1 when absent. */
 static int input_source(const fb_graph *g, const fb_node *nd, int k) {
@@ -101,7 +94,7 @@ static double backward_floats(const fb_graph *g, const fb_node *nd, int present)
   const fb_op_args *a = &nd->args;
   const int copy = present == 1 && a->n_in > 1; /* an add with one term left */
   double x = (double)fb_numel(a->out);          /* read the output gradient */
-  if (!copy && bwd_reads_inputs(nd->op->name)) x += input_floats(g, nd, NULL);
+  if (!copy && nd->op->bwd_reads_in) x += input_floats(g, nd, NULL);
   for (int k = 0; k < a->n_in; k++)
     if (input_needs_grad(g, nd, k)) x += (double)fb_numel(a->in[k]);
   if (!copy) x += 2 * param_floats(nd, 1); /* read weights, write their gradients */
@@ -112,9 +105,8 @@ fb_node_cost fb_profile_node_cost(const fb_graph *g, int i) {
   fb_node_cost c = {0, 0, 0, 0};
   const fb_node *nd = &g->nodes[i];
   if (!nd->op) return c;
-  const char *op = nd->op->name;
-  c.macs_fwd = fb_op_macs(op, &nd->args);
-  if (strcmp(op, "conv2d") == 0 || strcmp(op, "linear") == 0)
+  c.macs_fwd = fb_op_macs(nd->op, &nd->args);
+  if (fb_op_weighted(nd->op))
     c.macs_bwd = c.macs_fwd * (1 + input_needs_grad(g, nd, 0));
   int present = 0;
   const double in = input_floats(g, nd, &present);

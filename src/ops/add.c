@@ -98,6 +98,8 @@ static void add_random_case(fb_op_args *a, fb_rng *rng) {
 
 const fb_op fb_op_add = {
     .name = "add",
+    .kind = FB_OPK_ADD,
+    .bwd_reads_in = 0,
     .infer = add_infer,
     .fwd_ref = add_fwd_ref,
     .bwd_ref = add_bwd_ref,

@@ -209,6 +209,8 @@ static void bn_random_case(fb_op_args *a, fb_rng *rng) {
 
 const fb_op fb_op_batchnorm = {
     .name = "batchnorm",
+    .kind = FB_OPK_NORM,
+    .bwd_reads_in = 1,
     .infer = bn_infer,
     .ws_size = bn_ws_size,
     .fwd_ref = bn_fwd_ref,

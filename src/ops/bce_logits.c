@@ -159,6 +159,8 @@ static void bce_random_case(fb_op_args *a, fb_rng *rng) {
 
 const fb_op fb_op_bce_logits = {
     .name = "bce_logits",
+    .kind = FB_OPK_LOSS,
+    .bwd_reads_in = 1,
     .infer = bce_infer,
     .fwd_ref = bce_fwd_ref,
     .bwd_ref = bce_bwd_ref,

@@ -96,6 +96,8 @@ static void chanmul_random_case(fb_op_args *a, fb_rng *rng) {
 
 const fb_op fb_op_chanmul = {
     .name = "chanmul",
+    .kind = FB_OPK_ADD,
+    .bwd_reads_in = 1,
     .infer = chanmul_infer,
     .fwd_ref = chanmul_fwd_ref,
     .bwd_ref = chanmul_bwd_ref,

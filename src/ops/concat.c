@@ -109,6 +109,8 @@ static void concat_random_case(fb_op_args *a, fb_rng *rng) {
 
 const fb_op fb_op_concat = {
     .name = "concat",
+    .kind = FB_OPK_RESAMPLE,
+    .bwd_reads_in = 0,
     .infer = concat_infer,
     .fwd_ref = concat_fwd_ref,
     .bwd_ref = concat_bwd_ref,

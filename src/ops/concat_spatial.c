@@ -120,6 +120,8 @@ static void cs_random_case(fb_op_args *a, fb_rng *rng) {
 
 const fb_op fb_op_concat_spatial = {
     .name = "concat_spatial",
+    .kind = FB_OPK_RESAMPLE,
+    .bwd_reads_in = 0,
     .infer = cs_infer,
     .fwd_ref = cs_fwd_ref,
     .bwd_ref = cs_bwd_ref,

@@ -740,8 +740,17 @@ static void conv_random_case(fb_op_args *a, fb_rng *rng) {
   a->attr = t;
 }
 
+/* MACs: every output element takes c_in/groups * kh * kw multiply-adds. */
+static double conv2d_macs(const fb_op_args *a) {
+  const fb_shape w = a->par[0];
+  return (double)fb_numel(a->out) * w.c * w.h * w.w;
+}
+
 const fb_op fb_op_conv2d = {
     .name = "conv2d",
+    .kind = FB_OPK_CONV,
+    .macs = conv2d_macs,
+    .bwd_reads_in = 1,
     .infer = conv_infer,
     .ws_size = conv_ws_size,
     .fwd_ref = conv_fwd_ref,

@@ -7,7 +7,7 @@
  *   static void ew_fast_bwd(size_t n, const float *x, const float *y,
  *                           const float *dy, float *dx);   dx += dy * f'(x)
  *
- * and then writes FB_ELEMENTWISE_OP(name) to get the table row fb_op_<name>.
+ * and then writes FB_ELEMENTWISE_OP(name, n_kinks, kinks...) to get the table row fb_op_<name>.
  * The fast chunk kernels are plain loops the compiler vectorises; this file
  * splits the tensor into chunks and runs them on OpenMP threads.
  */
@@ -69,8 +69,9 @@ static inline void fb_ew_run_bwd(size_t n, const float *x, const float *y, const
 }
 
 /* Defines the wrappers and the row `fb_op_<name>` from the four functions
- * described at the top of this file. */
-#define FB_ELEMENTWISE_OP(NAME)                                                                  \
+ * described at the top of this file; N_KINKS points where the derivative
+ * jumps follow (at least one value, ignored when N_KINKS is 0). */
+#define FB_ELEMENTWISE_OP(NAME, N_KINKS, ...)                                                    \
   static int ew_infer(fb_op_args *a, char *msg) { return fb_ew_infer(a, #NAME, msg); }           \
   static void ew_fwd_ref(const fb_op_args *a, const double *const *in, double *const *par,       \
                          double *out, double *ws) {                                              \
@@ -108,6 +109,10 @@ static inline void fb_ew_run_bwd(size_t n, const float *x, const float *y, const
   }                                                                                              \
   const fb_op fb_op_##NAME = {                                                                   \
       .name = #NAME,                                                                             \
+      .kind = FB_OPK_ACT,                                                                        \
+      .bwd_reads_in = 1,                                                                         \
+      .n_kinks = N_KINKS,                                                                        \
+      .kinks = {__VA_ARGS__},                                                                    \
       .infer = ew_infer,                                                                         \
       .ws_size = NULL,                                                                           \
       .fwd_ref = ew_fwd_ref,                                                                     \

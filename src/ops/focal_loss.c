@@ -205,6 +205,8 @@ static void fl_random_case(fb_op_args *a, fb_rng *rng) {
 
 const fb_op fb_op_focal_loss = {
     .name = "focal_loss",
+    .kind = FB_OPK_LOSS,
+    .bwd_reads_in = 1,
     .infer = fl_infer,
     .fwd_ref = fl_fwd_ref,
     .bwd_ref = fl_bwd_ref,

@@ -78,8 +78,14 @@ static void gap_random_case(fb_op_args *a, fb_rng *rng) {
   a->attr = fb_attr_default();
 }
 
+/* MACs: one per input element (the published convention for global pooling). */
+static double gap_macs(const fb_op_args *a) { return (double)fb_numel(a->in[0]); }
+
 const fb_op fb_op_gap = {
     .name = "gap",
+    .kind = FB_OPK_POOL,
+    .macs = gap_macs,
+    .bwd_reads_in = 0,
     .infer = gap_infer,
     .fwd_ref = gap_fwd_ref,
     .bwd_ref = gap_bwd_ref,

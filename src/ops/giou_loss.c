@@ -213,6 +213,8 @@ static void gl_random_case(fb_op_args *a, fb_rng *rng) {
 
 const fb_op fb_op_giou_loss = {
     .name = "giou_loss",
+    .kind = FB_OPK_LOSS,
+    .bwd_reads_in = 1,
     .infer = gl_infer,
     .fwd_ref = gl_fwd_ref,
     .bwd_ref = gl_bwd_ref,

@@ -34,4 +34,4 @@ static void ew_fast_bwd(size_t n, const float *x, const float *y, const float *d
   }
 }
 
-FB_ELEMENTWISE_OP(hswish);
+FB_ELEMENTWISE_OP(hswish, 2, -3, 3);

@@ -137,8 +137,15 @@ static void linear_random_case(fb_op_args *a, fb_rng *rng) {
   a->attr = t;
 }
 
+static double linear_macs(const fb_op_args *a) {
+  return (double)a->out.n * a->out.c * a->in[0].c;
+}
+
 const fb_op fb_op_linear = {
     .name = "linear",
+    .kind = FB_OPK_LINEAR,
+    .macs = linear_macs,
+    .bwd_reads_in = 1,
     .infer = linear_infer,
     .ws_size = linear_ws_size,
     .fwd_ref = linear_fwd_ref,

@@ -18,11 +18,7 @@ static const fb_op *const table[] = {
 
 const fb_op *const *fb_op_table(void) { return table; }
 
-const fb_op *fb_op_find(const char *name) {
-  for (int i = 0; table[i]; i++)
-    if (strcmp(table[i]->name, name) == 0) return table[i];
-  return NULL;
-}
+const fb_op *fb_op_find(const char *name) { return fb_op_lookup(table, name); }
 
 fb_op_attr fb_attr_default(void) {
   fb_op_attr a;
@@ -38,14 +34,4 @@ fb_op_attr fb_attr_default(void) {
   a.alpha = 0.25f;
   a.gamma = 2.0f;
   return a;
-}
-
-double fb_op_macs(const char *name, const fb_op_args *a) {
-  if (strcmp(name, "conv2d") == 0) {
-    const fb_shape w = a->par[0];
-    return (double)fb_numel(a->out) * w.c * w.h * w.w;
-  }
-  if (strcmp(name, "linear") == 0) return (double)a->out.n * a->out.c * a->in[0].c;
-  if (strcmp(name, "gap") == 0) return (double)fb_numel(a->in[0]);
-  return 0.0;
 }

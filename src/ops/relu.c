@@ -17,4 +17,4 @@ static void ew_fast_bwd(size_t n, const float *x, const float *y, const float *d
   for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0.f ? dy[i] : 0.f;
 }
 
-FB_ELEMENTWISE_OP(relu);
+FB_ELEMENTWISE_OP(relu, 1, 0);

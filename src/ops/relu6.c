@@ -20,4 +20,4 @@ static void ew_fast_bwd(size_t n, const float *x, const float *y, const float *d
   for (size_t i = 0; i < n; i++) dx[i] += (x[i] > 0.f && x[i] < 6.f) ? dy[i] : 0.f;
 }
 
-FB_ELEMENTWISE_OP(relu6);
+FB_ELEMENTWISE_OP(relu6, 2, 0, 6);

@@ -25,4 +25,4 @@ static void ew_fast_bwd(size_t n, const float *x, const float *y, const float *d
   for (size_t i = 0; i < n; i++) dx[i] += dy[i] * y[i] * (1.f - y[i]);
 }
 
-FB_ELEMENTWISE_OP(sigmoid);
+FB_ELEMENTWISE_OP(sigmoid, 0, 0);

@@ -249,6 +249,8 @@ static void ce_random_case(fb_op_args *a, fb_rng *rng) {
 
 const fb_op fb_op_softmax_ce = {
     .name = "softmax_ce",
+    .kind = FB_OPK_LOSS,
+    .bwd_reads_in = 1,
     .infer = ce_infer,
     .ws_size = ce_ws_size,
     .fwd_ref = ce_fwd_ref,

@@ -183,6 +183,8 @@ static void upb_random_case(fb_op_args *a, fb_rng *rng) {
 
 const fb_op fb_op_upsample_bilinear = {
     .name = "upsample_bilinear",
+    .kind = FB_OPK_RESAMPLE,
+    .bwd_reads_in = 0,
     .infer = upb_infer,
     .fwd_ref = upb_fwd_ref,
     .bwd_ref = upb_bwd_ref,

@@ -86,6 +86,8 @@ static void upn_random_case(fb_op_args *a, fb_rng *rng) {
 
 const fb_op fb_op_upsample_nearest = {
     .name = "upsample_nearest",
+    .kind = FB_OPK_RESAMPLE,
+    .bwd_reads_in = 0,
     .infer = upn_infer,
     .fwd_ref = upn_fwd_ref,
     .bwd_ref = upn_bwd_ref,

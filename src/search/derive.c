@@ -293,7 +293,7 @@ static void reset_bn_stats(fb_net *net) {
   fb_graph *g = &net->g;
   for (int i = 0; i < g->n; i++) {
     fb_node *nd = &g->nodes[i];
-    if (!nd->op || !nd->active || strcmp(nd->op->name, "batchnorm") != 0) continue;
+    if (!nd->op || !nd->active || nd->op->kind != FB_OPK_NORM) continue;
     const size_t C = g->params.p[nd->par[2]].numel;
     float *mean = fb_param_data(&g->params, nd->par[2]);
     float *var = fb_param_data(&g->params, nd->par[3]);
@@ -304,7 +304,7 @@ static void reset_bn_stats(fb_net *net) {
 static void set_bn_momentum(fb_net *net, float m) {
   for (int i = 0; i < net->g.n; i++) {
     fb_node *nd = &net->g.nodes[i];
-    if (nd->op && strcmp(nd->op->name, "batchnorm") == 0) nd->args.attr.momentum = m;
+    if (nd->op && nd->op->kind == FB_OPK_NORM) nd->args.attr.momentum = m;
   }
 }
 

@@ -424,7 +424,7 @@ static void task_losses(void *ctx, double *loss) {
   for (int t = 0; t < s->T; t++) {
     loss[t] = 0;
     for (int k = 0; k < s->n_roots[t]; k++)
-      loss[t] += s->base_w[t][k] * s->net->g.nodes[s->roots[t][k]].out[0];
+      loss[t] += s->base_w[t][k] * fb_graph_loss(&s->net->g, s->roots[t][k]);
   }
   if (s->cur >= s->M) return; /* a sandwich pass: no sample for theta */
   double *pack = s->mine + (size_t)s->cur * sample_doubles(s) + s->B;

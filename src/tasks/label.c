@@ -205,7 +205,7 @@ static void seg_item(const float *logits, int i, int K, int S, double thresh, ui
 static void seg_batch(teacher *t, const fb_batch *b, fb_mt_dataset *d, double thresh,
                       raw_preds *raw) {
   int S = b->size, K = t->net->seg.cfg.num_classes;
-  const float *logits = t->net->g.nodes[t->net->seg.logits].out;
+  const float *logits = fb_graph_output(&t->net->g, t->net->seg.logits);
 #pragma omp parallel for schedule(dynamic, 1)
   for (int i = 0; i < b->n; i++) {
     fb_sample *s = &d->s[b->index[i]];

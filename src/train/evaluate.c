@@ -269,7 +269,7 @@ static int write_mask_pred(const char *pred_dir, const fb_mt_dataset *d, const f
 static int seg_batch(fb_net *net, const fb_mt_dataset *d, const fb_batch *b, eval_acc *acc,
                      fb_status *st) {
   const int S = b->size, K = net->seg.cfg.num_classes;
-  const float *logits = net->g.nodes[net->seg.logits].out;
+  const float *logits = fb_graph_output(&net->g, net->seg.logits);
   for (int i = 0; b->masks && i < b->n; i++) {
     const uint8_t *gt = b->masks + (size_t)i * S * S;
     if (fb_confmat_add_logits(&acc->cm, gt, logits + (size_t)i * K * S * S, S, S, st)) return -1;

@@ -108,7 +108,7 @@ int fb_mt_fill_batch(fb_net *net, const fb_batch *b, int targets, fb_status *st)
     for (int i = 0; i < g->batch; i++) y[i] = i < b->n ? (float)b->labels[i] : -1.0f;
   }
   if ((net->tasks & FB_TASK_DET) && fb_fcos_set_targets(g, &net->det, b, st)) return -1;
-  if (net->tasks & FB_TASK_SEG) fb_seg_targets(&net->seg, b, g->nodes[net->seg.tgt].out);
+  if (net->tasks & FB_TASK_SEG) fb_seg_targets(&net->seg, b, fb_graph_input_data(g, net->seg.tgt));
   return 0;
 }
 

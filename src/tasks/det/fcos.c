@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "tasks/det/box.h"
 #include "tasks/det/nms.h"
+#include "ops/op.h"
 
 fb_fcos_cfg fb_fcos_cfg_default(int num_classes) {
   fb_fcos_cfg c;
@@ -293,8 +294,8 @@ int fb_fcos_targets(const fb_fcos_head *h, const fb_batch *b, float *tgt_cls, fl
 int fb_fcos_set_targets(fb_graph *g, const fb_fcos_head *h, const fb_batch *b, fb_status *st) {
   if (b->n != g->batch)
     return fb_fail(st, "fcos targets: batch has %d images, graph planned for %d", b->n, g->batch);
-  return fb_fcos_targets(h, b, g->nodes[h->tgt_cls].out, g->nodes[h->tgt_box].out,
-                         g->nodes[h->tgt_ctr].out, st);
+  return fb_fcos_targets(h, b, fb_graph_input_data(g, h->tgt_cls),
+                         fb_graph_input_data(g, h->tgt_box), fb_graph_input_data(g, h->tgt_ctr), st);
 }
 
 /* ---- decoding ------------------------------------------------------------- */
@@ -394,6 +395,6 @@ int fb_fcos_decode_graph(const fb_graph *g, const fb_fcos_head *h, const fb_batc
                          const int *image_ids, fb_det **dets, int *n_dets, fb_status *st) {
   if (b->n > g->batch)
     return fb_fail(st, "fcos decode: batch has %d images, graph planned for %d", b->n, g->batch);
-  return fb_fcos_decode(h, g->nodes[h->cls].out, g->nodes[h->box].out, g->nodes[h->ctr].out, b,
+  return fb_fcos_decode(h, fb_graph_output(g, h->cls), fb_graph_output(g, h->box), fb_graph_output(g, h->ctr), b,
                         image_ids, dets, n_dets, st);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "ops/op.h"
 
 fb_seg_cfg fb_seg_cfg_default(void) {
   fb_seg_cfg c;
