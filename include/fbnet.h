@@ -15,9 +15,36 @@ extern "C" {
 
 #define FBNET_VERSION "0.1.0"
 
+/* What went wrong, for callers that act on it (the CLI's exit status). */
+typedef enum fb_code {
+  FB_OK = 0,
+  FB_E_INPUT = 1,    /* bad input: a file's content, a field, an option, a shape */
+  FB_E_IO = 2,       /* a file or directory that cannot be opened, read or written */
+  FB_E_DIVERGED = 3, /* training or search diverged (a non-finite or exploding loss) */
+  FB_E_INTERNAL = 4, /* a bug in fbnet: please report it with the message */
+} fb_code;
+
 typedef struct fb_status {
   char msg[1024];
+  fb_code code; /* set with msg by every failing call */
 } fb_status;
+
+/* Where the library's messages go: it never prints. fn receives each line
+ * (INFO, WARN), a run's result text (RESULT: the CLI prints it on stdout),
+ * progress (PROGRESS with the fraction done, 0..1; PROGRESS_END when a
+ * progress display should end its line); a NULL logger or fn: silent. */
+typedef enum fb_log_level {
+  FB_LOG_INFO = 0,
+  FB_LOG_WARN,
+  FB_LOG_RESULT,
+  FB_LOG_PROGRESS,
+  FB_LOG_PROGRESS_END,
+} fb_log_level;
+typedef struct fb_logger {
+  void (*fn)(void *ctx, fb_log_level level, double fraction, const char *text);
+  void *ctx;
+  double progress_every; /* seconds between progress messages (0: every one) */
+} fb_logger;
 
 /* ---- Architectures ---------------------------------------------------- */
 

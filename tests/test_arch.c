@@ -37,7 +37,7 @@ static void test_div8(void) {
 }
 
 static void test_parse_v3a(void) {
-  fb_status st = {""};
+  fb_status st = {0};
   fb_arch *a = fb_arch_load(V3A, &st);
   CHECK(a != NULL, "load %s: %s", V3A, st.msg);
   if (!a) return;
@@ -59,7 +59,7 @@ static int has(const char *msg, const char *needle) { return strstr(msg, needle)
 
 /* Parses text that must fail; every needle must appear in the message. */
 static void expect_parse_error(const char *text, const char *n1, const char *n2, const char *n3) {
-  fb_status st = {""};
+  fb_status st = {0};
   fb_arch *a = fb_arch_parse(text, "bad.json", &st);
   CHECK(a == NULL, "parse should fail: %s", text);
   fb_arch_free(a);
@@ -108,7 +108,7 @@ static void test_errors(void) {
   expect_parse_error("{\"name\": \"x\", \"blocks\": [{\"stage\": \"a.b\", \"rows\": []}]}",
                      "blocks[0]", "stage", NULL);
   /* missing file */
-  fb_status st = {""};
+  fb_status st = {0};
   fb_arch *a = fb_arch_load("tests/fixtures/no_such_arch.json", &st);
   CHECK(a == NULL && has(st.msg, "tests/fixtures/no_such_arch.json") && has(st.msg, "cannot open"),
         "missing file: %s", st.msg);
@@ -136,7 +136,7 @@ static fb_shape out_of(const fb_net *net, const char *name) {
 }
 
 static void test_v3a_counts(void) {
-  fb_status st = {""};
+  fb_status st = {0};
   fb_arch *a = fb_arch_load(V3A, &st);
   if (!a) return;
   fb_build_opts o = fb_build_opts_default();
@@ -230,7 +230,7 @@ static void test_small_net(void) {
       " {\"stage\": \"s1\", \"rows\": [[\"ir_k7_hs\", 8, 1, 1, {\"e\": 2}],\n"
       "                               [\"ir_k3_sehsig_hs\", 16, 2, 2, {\"e\": 3}]]},\n"
       " {\"stage\": \"head\", \"rows\": [[\"ir_pool_hs\", 32, 1, 1]]}]}";
-  fb_status st = {""};
+  fb_status st = {0};
   fb_arch *a = fb_arch_parse(text, "tiny.json", &st);
   CHECK(a != NULL, "tiny: %s", st.msg);
   if (!a) return;

@@ -83,7 +83,7 @@ static double worst_rel(const fb_params *p, const float *x, const float *y, int 
 }
 
 static void test_step_through_two_backends(const uint8_t *mask, const char *what) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_mt_dataset d;
   CHECK(fb_synth_dataset(16, 32, 3, 5, &d, &st) == 0, "synthetic data: %s", st.msg);
   fb_net *fast = build(&d, fb_backend_cpu(), &st);

@@ -70,7 +70,7 @@ static void write_good(void) {
 /* Loads the t10k split of tmpdir; expects failure with all `needles` in the message. */
 static void expect_fail(const char *what, const char *needle1, const char *needle2) {
   fb_dataset_u8 d;
-  fb_status st = {{0}};
+  fb_status st = {0};
   int rc = fb_fmnist_load(tmpdir, 0, &d, &st);
   CHECK(rc != 0, "%s: load should fail", what);
   CHECK(d.images == NULL && d.n == 0, "%s: output left empty", what);
@@ -83,7 +83,7 @@ static void expect_fail(const char *what, const char *needle1, const char *needl
 static void test_idx(void) {
   snprintf(tmpdir, sizeof tmpdir, "/tmp/fbnet_test_data_XXXXXX");
   CHECK(mkdtemp(tmpdir) != NULL, "mkdtemp");
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_dataset_u8 d;
 
   write_good();
@@ -170,7 +170,7 @@ static void test_real(void) {
     return;
   }
   fb_dataset_u8 d;
-  fb_status st = {{0}};
+  fb_status st = {0};
   double t0 = omp_get_wtime();
   CHECK(fb_fmnist_load("fashion-mnist", 1, &d, &st) == 0, "train via alias: %s", st.msg);
   double t1 = omp_get_wtime();
@@ -331,7 +331,7 @@ static void test_augment(void) {
   for (int k = 0; k < 32; k++) idx[k] = 39 - k;
   size_t bs = 32 * 1024;
   float *b1 = malloc(bs * 4), *b2 = malloc(bs * 4), *b3 = malloc(bs * 4), lab[32];
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_rng r1, r2;
   fb_rng_seed(&r1, 7);
   fb_rng_seed(&r2, 7);
@@ -415,7 +415,7 @@ static void test_shuffle(void) {
 /* Paths in fixed buffers: joined like fb_path_join, refused when cut. */
 static void test_path_in(void) {
   char buf[16];
-  fb_status st = {""};
+  fb_status st = {0};
   CHECK(fb_path_in(buf, sizeof buf, "run//", "log.jsonl", &st) == 0 &&
             strcmp(buf, "run/log.jsonl") == 0,
         "run// + log.jsonl = %s", buf);

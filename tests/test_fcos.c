@@ -82,7 +82,7 @@ static int count_pos(const float *cls, int P, int level_lo, int level_hi) {
 /* ---- assignment ------------------------------------------------------------ */
 
 static void test_assignment(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   thead t;
   fb_fcos_cfg cfg = fb_fcos_cfg_default(5);
   cfg.width = 8;
@@ -207,7 +207,7 @@ static void test_assignment(void) {
 static float logit(double p) { return (float)log(p / (1 - p)); }
 
 static void test_decode_round_trip(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   thead t;
   fb_fcos_cfg cfg = fb_fcos_cfg_default(5);
   cfg.width = 4;
@@ -446,7 +446,7 @@ static double total_loss(const fb_graph *g, const fb_fcos_head *h) {
 }
 
 static void test_graph(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   thead t;
   fb_fcos_cfg cfg = fb_fcos_cfg_default(4);
   cfg.width = 8;
@@ -541,7 +541,7 @@ static void test_graph(void) {
 }
 
 static void test_overfit(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   thead t;
   fb_fcos_cfg cfg = fb_fcos_cfg_default(3);
   cfg.width = 16;

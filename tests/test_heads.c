@@ -38,7 +38,7 @@ static fb_net *build(const char *text, unsigned tasks, fb_status *st) {
 }
 
 static void test_det_seg_taps(void) {
-  fb_status st = {""};
+  fb_status st = {0};
   fb_net *net = build(ARCH_TEXT, FB_TASK_DET | FB_TASK_SEG, &st);
   CHECK(net != NULL, "build det+seg: %s", st.msg);
   if (!net) return;
@@ -69,7 +69,7 @@ static void test_det_seg_taps(void) {
 }
 
 static void test_errors(void) {
-  fb_status st = {""};
+  fb_status st = {0};
   char text[2048];
   snprintf(text, sizeof text, "%s", ARCH_TEXT);
   char *p = strstr(text, "\"s3\", \"s4\"");

@@ -43,7 +43,7 @@ static void test_fit(void) {
     y[s] += 1e-3 * (fb_rng_uniform(&r) - 0.5); /* measurement noise */
   }
   fb_lat_task lt;
-  fb_status st = {{0}};
+  fb_status st = {0};
   CHECK(fb_lat_fit(kept, y, S, E, FB_TASK_DET, &lt, &st) == 0, "fit: %s", st.msg);
   CHECK_CLOSE(lt.fixed_ms, 2.0 + c[0], 2e-3, "fixed = intercept + the always-kept element");
   CHECK(!lt.fitted[0] && !lt.fitted[E - 1], "elements that never vary are not fitted");
@@ -58,7 +58,7 @@ static void test_fit(void) {
   CHECK(lt.min_ms > 0 && lt.max_ms > lt.min_ms, "measured range recorded");
   fb_lat_task_free(&lt);
   /* fewer samples than unknowns: an error, not a silent guess */
-  fb_status st2 = {{0}};
+  fb_status st2 = {0};
   int rc = fb_lat_fit(kept, y, 8, E, FB_TASK_CLS, &lt, &st2);
   fb_lat_task_free(&lt);
   CHECK(rc != 0 && strstr(st2.msg, "8 networks for") && strstr(st2.msg, "unknowns"), "8 samples: %s", st2.msg);
@@ -103,7 +103,7 @@ static void hand_table(const fb_net *net, fb_lat_table *t) {
 }
 
 static void test_predict_and_file(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_net *net = tiny_net(FB_TASK_CLS, 32, &st);
   CHECK(net && net->mp, "tiny supernet: %s", st.msg);
   if (!net || !net->mp) return;
@@ -147,23 +147,23 @@ static void test_predict_and_file(void) {
     CHECK(same, "values survive the round trip");
     CHECK(fb_lat_entry_task(e, FB_TASK_DET) == NULL, "no det table in it");
   }
-  fb_status s2 = {{0}};
+  fb_status s2 = {0};
   CHECK(fb_lat_compat(&u, path, net, &net->opts, 4, 0, NULL, 0, &s2) == NULL &&
             strstr(s2.msg, "no table for 4 threads") && strstr(s2.msg, "it has 2"),
         "another thread count: %s", s2.msg);
   fb_build_opts other = net->opts;
   other.input_size = 64;
-  fb_status s3 = {{0}};
+  fb_status s3 = {0};
   CHECK(fb_lat_compat(&u, path, net, &other, 2, 0, NULL, 0, &s3) == NULL &&
             strstr(s3.msg, "input size 32 (here 64)"),
         "another input size: %s", s3.msg);
   char warn[256];
-  fb_status s4 = {{0}};
+  fb_status s4 = {0};
   CHECK(fb_lat_compat(&u, path, net, &other, 2, 1, warn, sizeof warn, &s4) != NULL &&
             strstr(warn, "input size"), "--force: a warning instead (%s)", warn);
   other = net->opts;
   other.num_classes = 10;
-  fb_status s5 = {{0}};
+  fb_status s5 = {0};
   CHECK(fb_lat_compat(&u, path, net, &other, 2, 0, NULL, 0, &s5) == NULL &&
             strstr(s5.msg, "classifier of 5 classes (here 10"),
         "other head sizes: %s", s5.msg);
@@ -171,7 +171,7 @@ static void test_predict_and_file(void) {
   if (big) { /* the same elements, another arch text: the hash differs */
     free(big->arch_text);
     big->arch_text = strdup("{\"name\": \"other\"}");
-    fb_status s6 = {{0}};
+    fb_status s6 = {0};
     CHECK(fb_lat_compat(&u, path, big, &big->opts, 2, 0, NULL, 0, &s6) == NULL &&
               strstr(s6.msg, "arch file differs"), "another supernet: %s", s6.msg);
     fb_net_free(big);
@@ -183,7 +183,7 @@ static void test_predict_and_file(void) {
       {"[1, 2]", "not an fbnet latency table"},
   };
   for (int k = 0; k < 2; k++) {
-    fb_status sb = {{0}};
+    fb_status sb = {0};
     fb_write_text_atomic(path, bad[k][0], &sb);
     CHECK(fb_lat_read(path, &u, &sb) != 0 && strstr(sb.msg, bad[k][1]) && strstr(sb.msg, path),
           "bad table %d: %s", k, sb.msg);
@@ -195,14 +195,14 @@ static void test_predict_and_file(void) {
     if (q) memmove(p + 1, q + 1, strlen(q + 1) + 1);
   }
   fb_write_text_atomic(path, cut, &st);
-  fb_status s7 = {{0}};
+  fb_status s7 = {0};
   CHECK(fb_lat_read(path, &u, &s7) != 0 && strstr(s7.msg, "tables[0].tasks[0].element_ms"),
         "short element_ms: %s", s7.msg);
   free(cut);
   char *nohash = strdup(text), *h = strstr(nohash, "\"hash\"");
   if (h) memcpy(h, "\"hasx\"", 6);
   fb_write_text_atomic(path, nohash, &st);
-  fb_status s8 = {{0}};
+  fb_status s8 = {0};
   CHECK(fb_lat_read(path, &u, &s8) != 0 && strstr(s8.msg, "supernet.hash: missing"),
         "missing hash: %s", s8.msg);
   free(nohash);
@@ -220,7 +220,7 @@ static void test_measure(void) {
   char dir[] = "/tmp/fbnet_latm_XXXXXX";
   CHECK(mkdtemp(dir) != NULL, "temp dir");
   char *path = fb_path_join(dir, "tiny.json");
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_write_text_atomic(path, TINY, &st);
   fb_lat_cfg c = {.supernet_path = path, .tasks = FB_TASK_CLS | FB_TASK_SEG, .threads = {1},
                   .n_threads = 1, .samples = 24, .warmup = 1, .reps = 3, .seed = 2};
@@ -253,7 +253,7 @@ static void test_measure(void) {
   }
   fb_lat_free(&t);
   c.n_threads = 0;
-  fb_status s2 = {{0}};
+  fb_status s2 = {0};
   CHECK(fb_lat_build(&c, &t, &s2) != 0 && strstr(s2.msg, "thread counts"), "no thread count: %s",
         s2.msg);
   unlink(path);

@@ -72,7 +72,7 @@ static void tb_free(tb *t) {
 }
 
 static int tb_eval(tb *t, double *stats, double *cat_ap) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   int rc = fb_coco_eval_bbox(&t->d, t->dets, t->nd, stats, cat_ap, &st);
   CHECK(rc == 0, "coco eval failed: %s", st.msg);
   return rc;
@@ -255,7 +255,7 @@ static void test_categories(void) {
   }
   tb_dt(&t, 777, 0, 5, 5, 40, 40, 0.99f);
   {
-    fb_status st = {{0}};
+    fb_status st = {0};
     CHECK(fb_coco_eval_bbox(&t.d, t.dets, t.nd, s, ap, &st) != 0 && strstr(st.msg, "image_id 777"),
           "a detection on an image the gt lacks is an error naming it (%s)", st.msg);
   }
@@ -382,7 +382,7 @@ static void test_max_dets(void) {
 }
 
 static void test_errors(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   double s[FB_COCO_NSTATS];
   tb t;
   tb_init(&t, 2);
@@ -563,7 +563,7 @@ static void test_random_vs_reference(void) {
 /* ---- segmentation -------------------------------------------------------- */
 
 static void test_seg(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_confmat cm;
   CHECK(fb_confmat_init(&cm, 3, &st) == 0, "confmat init");
   /* 8 pixels, 3 classes; pixel 7 ignored.
@@ -633,7 +633,7 @@ static void test_seg(void) {
 /* ---- classification ------------------------------------------------------ */
 
 static void test_topk(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   /* 6 classes. Row 0: label 2 has the max -> rank 0.
    * Row 1: label 1 (logit 5); classes 0 (5, equal, smaller index) and 3 (7)
    *        rank above -> rank 2: top-5 yes, top-1 no.

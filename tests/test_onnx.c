@@ -100,7 +100,7 @@ static void check_fold(const fb_net *net, const Onnx__GraphProto *g, int conv, i
 }
 
 static void test_cls_export(const char *path) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_net *net = build(FB_TASK_CLS, &st);
   CHECK(net != NULL, "build: %s", st.msg);
   if (!net) return;
@@ -140,7 +140,7 @@ static void test_cls_export(const char *path) {
 
 /* an op the exporter cannot write: named, and the file is not written */
 static void test_unsupported(const char *path) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_net *net = build(FB_TASK_CLS | FB_TASK_SEG, &st);
   CHECK(net != NULL, "build: %s", st.msg);
   if (!net) return;

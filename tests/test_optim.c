@@ -67,7 +67,7 @@ static void replay(const char *file) {
     c.eps = (float)cJSON_GetObjectItem(cfgj, "eps")->valuedouble;
   }
   c.weight_decay = (float)cJSON_GetObjectItem(cfgj, "weight_decay")->valuedouble;
-  fb_status st = {{0}};
+  fb_status st = {0};
   CHECK(fb_optim_check(&c, &st) == 0, "%s: config rejected: %s", file, st.msg);
 
   fb_params s;
@@ -156,7 +156,7 @@ static void test_clip_and_finite(void) {
   fb_optim_step(&s, &c, 1.0f, 1);
   CHECK_CLOSE(fb_param_data(&s, 1)[0], -3.0, 1e-5, "step with clip_norm");
 
-  fb_status st = {{0}};
+  fb_status st = {0};
   c = fb_optim_sgd_default();
   c.momentum = 1.5f;
   CHECK(fb_optim_check(&c, &st) != 0 && strstr(st.msg, "momentum"), "bad momentum: %s", st.msg);
@@ -168,7 +168,7 @@ static void test_clip_and_finite(void) {
 
 static void test_schedule(void) {
   fb_schedule s = {.base_lr = 0.4f, .warmup_steps = 10, .total_steps = 110, .final_frac = 0.05f};
-  fb_status st = {{0}};
+  fb_status st = {0};
   CHECK(fb_schedule_check(&s, &st) == 0, "schedule ok: %s", st.msg);
   CHECK_CLOSE(fb_lr_at(&s, 0), 0.04, 1e-7, "first warm-up step");
   CHECK_CLOSE(fb_lr_at(&s, 4), 0.2, 1e-7, "warm-up middle");

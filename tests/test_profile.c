@@ -159,7 +159,7 @@ static void check_floor_arithmetic(const fb_net *net) {
   CHECK_CLOSE(fb_floor_sec(1e6, 1e7, &r), 5e-3, 1e-15, "memory-bound floor");
   /* the two depthwise convs: in = out = 2x32x16x16, weight 32x1x3x3 = 288 */
   fb_family_row rows[FB_FAM_COUNT];
-  fb_status st = {""};
+  fb_status st = {0};
   const int n = fb_profile_families(net, 1, &r, 0, rows, FB_FAM_COUNT, &st);
   int dw = -1;
   for (int i = 0; i < n; i++)
@@ -189,7 +189,7 @@ static void check_profiled(fb_net *net) {
   run_steps(net, steps);
   const fb_roofline r = {100e9, 20e9};
   fb_family_row rows[FB_FAM_COUNT];
-  fb_status st = {""};
+  fb_status st = {0};
   const int n = fb_profile_families(net, steps, &r, 0, rows, FB_FAM_COUNT, &st);
   CHECK(n > 0, "families: %s", st.msg);
   if (n <= 0) return;
@@ -229,7 +229,7 @@ static void check_profiled(fb_net *net) {
 static void check_print(const fb_net *net) {
   const fb_roofline r = {100e9, 20e9};
   FILE *f = tmpfile();
-  fb_status st = {""};
+  fb_status st = {0};
   CHECK(f && fb_profile_print(f, net, 2, 0.01, &r, 0, 0, &st) == 0 &&
             fb_profile_print(f, net, 2, 0.01, &r, 0, 1, &st) == 0,
         "print: %s", st.msg);
@@ -254,7 +254,7 @@ static void check_parts(void) {
 }
 
 int main(void) {
-  fb_status st = {""};
+  fb_status st = {0};
   fb_net *net = build(ARCH_TEXT, FB_TASK_CLS, &st);
   CHECK(net != NULL, "build: %s", st.msg);
   if (net) {

@@ -53,7 +53,7 @@ static void expect_load_fail(const char *what, const char *path, const char *nee
   fb_params s;
   make_store(&s, 2);
   float before = s.data[0];
-  fb_status st = {{0}};
+  fb_status st = {0};
   int rc = fb_safetensors_load_into(&s, path, &st);
   CHECK(rc != 0, "%s: load should fail", what);
   CHECK(strstr(st.msg, needle) != NULL, "%s: message '%s' lacks '%s'", what, st.msg, needle);
@@ -102,7 +102,7 @@ int main(void) {
   fb_params a, b;
   make_store(&a, 1);
   make_store(&b, 2);
-  fb_status st = {{0}};
+  fb_status st = {0};
   const char *meta[] = {"arch", "tiny \"net\"", "step", "42", NULL};
   CHECK(fb_safetensors_save_params(&a, path, meta, &st) == 0, "save: %s", st.msg);
   CHECK(access(tmp, F_OK) != 0, "no .tmp left behind");

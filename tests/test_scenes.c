@@ -122,7 +122,7 @@ static void check_roundtrip(const fb_dataset_u8 *fm_train) {
     CHECK(0, "mkdtemp failed");
     return;
   }
-  fb_status st = {""};
+  fb_status st = {0};
   fb_scenes_config cfg = {.out_dir = dir, .scene = fb_scene_opts_default(), .seed = 11,
                           .n_train = 12, .n_val = 10, .n_proxy = 10, .force = 1};
   int rc = fb_scenes_write(&cfg, &st);
@@ -191,7 +191,7 @@ static void check_roundtrip(const fb_dataset_u8 *fm_train) {
 }
 
 int main(void) {
-  fb_status st = {""};
+  fb_status st = {0};
   fb_scene_opts o = fb_scene_opts_default();
   fb_dataset_u8 discs = {0}, solid = {0}, faint = {0};
   make_source(&discs, 50, 0);
@@ -289,7 +289,7 @@ int main(void) {
     for (int i = 0; i < N; i++) fb_scene_make(&discs, &o, fb_scene_seed(9, 0, 0, i), -1, &ser[i], &st);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(4)
     for (int i = N - 1; i >= 0; i--) {
-      fb_status ls = {""};
+      fb_status ls = {0};
       fb_scene_make(&discs, &o, fb_scene_seed(9, 0, 0, i), -1, &par[i], &ls);
     }
     int diff = 0;

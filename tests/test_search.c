@@ -47,7 +47,7 @@ static fb_net *build(unsigned tasks, const fb_mt_dataset *d, int batch, fb_statu
 }
 
 static void test_planted_search(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_mt_dataset d;
   CHECK(fb_synth_dataset(64, 32, 3, 5, &d, &st) == 0, "synthetic data: %s", st.msg);
   const unsigned all = FB_TASK_CLS | FB_TASK_DET | FB_TASK_SEG;
@@ -116,7 +116,7 @@ done:
  * diverge, the loss nodes' weights are gamma_t * rho_t * (head weight), and
  * sum_t rho_t = T. */
 static void test_loss_weighting(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_mt_dataset d;
   fb_synth_dataset(16, 32, 3, 9, &d, &st);
   fb_net *net = build(FB_TASK_CLS | FB_TASK_SEG, &d, 4, &st);
@@ -152,7 +152,7 @@ done:
  * the reward grows with the MACs of the sampled network, so the search must
  * turn bits off, the expensive ones first. */
 static void test_flops_target(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_mt_dataset d;
   fb_synth_dataset(32, 32, 3, 4, &d, &st);
   fb_net *net = build(FB_TASK_SEG, &d, 4, &st);
@@ -204,7 +204,7 @@ done:
  * loader batches, recomputed here), whatever it was before; a skipped block's
  * BN is left alone. */
 static void test_bn_recalibration(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_mt_dataset d;
   fb_synth_dataset(12, 32, 3, 21, &d, &st);
   fb_net *net = build(FB_TASK_CLS, &d, 4, &st);
@@ -303,7 +303,7 @@ static float *step_once(int sandwich, const uint8_t *forced, int steps, const fb
 }
 
 static void test_sandwich(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_mt_dataset d;
   fb_synth_dataset(16, 32, 3, 9, &d, &st);
   fb_net *probe = build(FB_TASK_CLS | FB_TASK_DET, &d, 4, &st);

@@ -125,7 +125,7 @@ static void check_grads_reach(fixture *f, const char *what) {
 }
 
 static void test_forward_backward(void) {
-  fb_status st = {""};
+  fb_status st = {0};
   fixture f;
   fb_seg_cfg cfg = fb_seg_cfg_default();
   cfg.num_classes = K;
@@ -222,7 +222,7 @@ static void test_forward_backward(void) {
 /* Central differences of the float graph for a few parameters and feature
  * values (training-mode BN, hswish so no ReLU kink sits near a sample). */
 static void test_finite_differences(void) {
-  fb_status st = {""};
+  fb_status st = {0};
   fixture f;
   fb_seg_cfg cfg = fb_seg_cfg_default();
   cfg.num_classes = 4;
@@ -284,7 +284,7 @@ static void test_finite_differences(void) {
 }
 
 static void test_variants_and_errors(void) {
-  fb_status st = {""};
+  fb_status st = {0};
   fixture f;
   fb_seg_cfg cfg = fb_seg_cfg_default();
   CHECK(cfg.width == 32 && cfg.fuse == FB_SEG_FUSE_SUM && cfg.act == FB_SEG_ACT_RELU &&
@@ -435,7 +435,7 @@ static void test_targets(void) {
 /* A few dozen SGD steps on one batch whose stride-4 feature carries the
  * (block-aligned) mask plus noise: loss drops, pixel accuracy > 90%. */
 static void test_overfit(void) {
-  fb_status st = {""};
+  fb_status st = {0};
   fixture f;
   fb_seg_cfg cfg = fb_seg_cfg_default();
   cfg.num_classes = 3;
@@ -511,7 +511,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static int bench(int width, fb_seg_fuse fuse) {
-  fb_status st = {""};
+  fb_status st = {0};
   fixture f;
   fb_seg_cfg cfg = fb_seg_cfg_default();
   cfg.num_classes = 11;

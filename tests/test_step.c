@@ -21,7 +21,7 @@ static const char *tiny =
     " {\"stage\": \"head\", \"rows\": [[\"ir_pool_hs\", 32, 1, 1]]}]}";
 
 static fb_net *tiny_net(void) {
-  fb_status st = {""};
+  fb_status st = {0};
   fb_arch *a = fb_arch_parse(tiny, "tiny.json", &st);
   fb_build_opts o = fb_build_opts_default();
   o.input_size = 0;
@@ -78,7 +78,7 @@ static void test_same_as_by_hand(void) {
   int ok = 1;
   float last_loss = 0;
   for (int k = 0; k < 3; k++) {
-    fb_status st = {""};
+    fb_status st = {0};
     fb_step_result r;
     fill_batch(a, k);
     fill_batch(b, k);
@@ -144,7 +144,7 @@ static void test_micro_batches(void) {
   fill_ctx f = {.net = a};
   const fb_stepper s = {.net = a, .optim = &o, .sched = &lr, .out_dir = "run", .n_guards = 1,
                         .guard = &guard, .micro = 2, .fill = fill_micro, .fill_ctx = &f};
-  fb_status st = {""};
+  fb_status st = {0};
   fb_step_result r;
   CHECK(fb_train_step(&s, 0, "step 1", &r, &st) == 0, "a step of 2 micro-batches: %s", st.msg);
   fb_params *p = &b->g.params;
@@ -192,11 +192,12 @@ static void test_divergence(void) {
   float *before = malloc(net->g.params.total * sizeof(float));
   memcpy(before, net->g.params.data, net->g.params.total * sizeof(float));
   fill_batch(net, 0);
-  fb_status st = {""};
+  fb_status st = {0};
   fb_step_result r;
   CHECK(fb_train_step(&s, 2, "step 3", &r, &st) == -1 && strstr(st.msg, "at step 3 (det)") &&
             strstr(st.msg, "loss nan") && strstr(st.msg, "runs/x/checkpoint.safetensors"),
         "a NaN task loss: %s", st.msg);
+  CHECK(st.code == FB_E_DIVERGED, "its code is FB_E_DIVERGED (%d)", st.code);
   CHECK(trained_unchanged(&net->g.params, before), "no weight updated after a diverged loss");
   /* a non-finite gradient (here planted by the reduction) */
   second = 1.0;

@@ -60,7 +60,7 @@ static int find_node(const fb_net *net, const char *name) {
 /* ---- the FBNetV5 layout -------------------------------------------------- */
 
 static void test_fbnetv5_layout(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   char *text = read_file("archs/fbnetv5_supernet.json");
   CHECK(text != NULL, "archs/fbnetv5_supernet.json readable (run from the repo root)");
   if (!text) return;
@@ -99,7 +99,7 @@ static void test_fbnetv5_layout(void) {
 /* ---- masks ------------------------------------------------------------------ */
 
 static void test_skipped_blocks_leave_bn_alone(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_net *net = build_text(TINY, FB_TASK_CLS, 32, 1.0, &st);
   CHECK(net != NULL && fb_net_plan(net, 2, 1, &st) == 0, "tiny builds: %s", st.msg);
   if (!net) return;
@@ -142,7 +142,7 @@ done:
 /* ---- derivation on the hand-made graph -------------------------------------- */
 
 static void test_derive_tiny(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_net *net = build_text(TINY, FB_TASK_CLS | FB_TASK_DET | FB_TASK_SEG, 32, 1.0, &st);
   CHECK(net != NULL, "tiny with all heads: %s", st.msg);
   if (!net) return;
@@ -236,7 +236,7 @@ static int task_output(const fb_net *net, unsigned task) {
 
 static void check_equivalence(const char *text, int size, double width, unsigned task,
                               const uint8_t *mask, const char *what) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_net *sup = build_text(text, task, size, width, &st);
   if (!sup || fb_net_plan(sup, 2, 1, &st)) {
     CHECK(0, "%s: supernet: %s", what, st.msg);
@@ -305,7 +305,7 @@ static void test_derived_equals_masked_supernet(void) {
  * (the default) and with every node owning its buffer must be identical, for
  * random masks (aliases of skipped blocks change who writes which gradient). */
 static void test_shared_gradients(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   char *text = read_file("archs/fbnetv5_supernet.json");
   if (!text) return;
   const unsigned all = FB_TASK_CLS | FB_TASK_DET | FB_TASK_SEG;
@@ -352,7 +352,7 @@ static void test_shared_gradients(void) {
  * decay, no momentum drift), as PyTorch skips parameters without gradients,
  * and counts AdamW steps per slot. */
 static void test_optimizer_skips_skipped_blocks(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_net *net = build_text(TINY, FB_TASK_CLS, 32, 1.0, &st);
   CHECK(net && fb_net_plan(net, 2, 1, &st) == 0, "tiny: %s", st.msg);
   if (!net) return;
@@ -388,7 +388,7 @@ done:
 /* Forward-only networks share activation memory by lifetime: every head
  * output must equal the ordinary network's bit for bit. */
 static void test_inference_plan(void) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   char *text = read_file("archs/fbnetv5_supernet.json");
   if (!text) return;
   const unsigned all = FB_TASK_CLS | FB_TASK_DET | FB_TASK_SEG;
@@ -428,7 +428,7 @@ done:
 /* ---- errors ------------------------------------------------------------------ */
 
 static void expect_error(const char *text, const char *fragment) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_arch *a = fb_arch_parse(text, "bad.json", &st);
   CHECK(a == NULL && strstr(st.msg, fragment) != NULL, "error '%s' expected, got '%s'", fragment,
         a ? "(parsed)" : st.msg);
@@ -461,7 +461,7 @@ static void test_errors(void) {
   snprintf(buf, sizeof buf, "{\"name\": \"x\", %s, \"stages\": [{\"open\": [\"ir_k3_hs\", 8, 2, 1], "
            "\"paths\": [[[\"ir_k4_hs\", 8, 1, 1]]]}]}", stem);
   expect_error(buf, "s0.p0 row 0: unknown op 'ir_k4_hs'");
-  fb_status st = {{0}};
+  fb_status st = {0};
   CHECK(build_text(TINY, FB_TASK_CLS, 48, 1.0, &st) == NULL &&
             strstr(st.msg, "multiple of 32") != NULL,
         "48 px rejected: %s", st.msg);

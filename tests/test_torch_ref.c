@@ -315,7 +315,7 @@ static void run_block_case(const fx_file *f, const char *tag) {
   b.expansion = fx_scalar(f, "block.expansion", 1);
   b.dw_pad = -1;
 
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_graph g;
   fb_graph_init(&g, fb_op_table());
   int x = fb_graph_input(&g, "x", c_in, h, w);

@@ -92,7 +92,7 @@ int cmd_bench(int argc, char **argv) {
   if (threads) omp_set_num_threads(threads);
   b.input_size = input;
   b.standard_padding = padding == 1;
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_arch *arch = fb_arch_load(arch_path, &st);
   fb_net *net = arch ? fb_net_build(arch, &b, 1, &st) : NULL;
   fb_arch_free(arch);

@@ -182,7 +182,7 @@ int bench_floor(int argc, char **argv) {
   int rc = args_parse(&spec, argc, argv);
   if (rc) return rc > 0 ? 0 : 2;
   if (threads) omp_set_num_threads(threads);
-  fb_status st = {{0}};
+  fb_status st = {0};
   floor_result r;
   if (floor_measure(size, stream_mib, reps, &r, &st)) {
     fprintf(stderr, "fbnet bench floor: error: %s\n", st.msg);
@@ -194,7 +194,7 @@ int bench_floor(int argc, char **argv) {
 
 int bench_floor_profile(const fb_net *net, int steps, double step_sec, double peak_gflops,
                         double bandwidth_gbs, int forward, int json) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   if (peak_gflops <= 0 || bandwidth_gbs <= 0) {
     floor_result r;
     fprintf(stderr, "fbnet bench: measuring the floor (sgemm 2048, 3 x 64 MiB stream)...\n");

@@ -9,6 +9,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "term_log.h"
 #include "core/clock.h"
 #include "core/fileio.h"
 #include "core/progress.h"
@@ -217,9 +218,9 @@ int bench_latency(int argc, char **argv) {
   c.deploy.num_seg_classes = o.seg_classes;
   c.deploy.standard_padding = 1;
   fb_progress pr;
-  fb_progress_init(&pr, stderr);
+  fb_progress_init(&pr, tool_logger());
   c.progress = show_progress, c.ctx = &pr;
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_lat_table t;
   if (load_or_build(&o, &c, &t, &pr, &st)) {
     fb_progress_end(&pr);

@@ -207,7 +207,7 @@ static int time_runs(const bench_cfg *bc, const unsigned *tasks, const int *prun
 }
 
 static int run(const bench_cfg *bc) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   const unsigned tasks = parse_task_list(bc->tasks, "fbnet bench search");
   if (!tasks) return 2;
   unsigned list[FB_SEARCH_MAX_TASKS];

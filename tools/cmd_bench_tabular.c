@@ -81,11 +81,11 @@ static int run_seeds(const fb_nas_table *t, const int *tasks, int n, const fb_ta
   double *one = fb_xcalloc((size_t)seeds * n, sizeof *one), *sgl = fb_xcalloc((size_t)seeds * n, sizeof *sgl);
   double *rnd = fb_xcalloc((size_t)seeds * n, sizeof *rnd);
   int *feas = fb_xcalloc((size_t)seeds * n, sizeof *feas), failed = 0;
-  fb_status err = {{0}};
+  fb_status err = {0};
 #pragma omp parallel for schedule(dynamic, 1)
   for (int s = 0; s < seeds; s++) {
     int derived[FB_TABLE_MAX_TASKS];
-    fb_status mine = {{0}};
+    fb_status mine = {0};
     if (fb_tab_search(t, tasks, n, c, 1000 + (uint64_t)s, derived, &mine)) {
 #pragma omp critical
       failed = 1, err = mine;
@@ -204,7 +204,7 @@ int bench_tabular(int argc, char **argv) {
   if (elite >= 0) c.elite = elite;
   if (adv_norm >= 0) c.adv_norm = adv_norm;
   if (threads) omp_set_num_threads(threads);
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_nas_table t;
   if (fb_nas_table_load(table, &t, &st)) {
     fprintf(stderr, "fbnet bench tabular: error: %s\n", st.msg);

@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "term_log.h"
 #include "data/scenes.h"
 #include "fbnet.h"
 
@@ -79,10 +80,11 @@ static int cmd_data_scenes(int argc, char **argv) {
   cfg.fmnist_dir = data;
   cfg.seed = (uint64_t)seed;
   cfg.progress = !quiet;
+  cfg.log = tool_logger();
   cfg.force = force;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  fb_status st = {""};
+  fb_status st = {0};
   if (fb_scenes_write(&cfg, &st) != 0) {
     fprintf(stderr, "fbnet data scenes: %s\n", st.msg);
     return 1;

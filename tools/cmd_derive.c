@@ -9,6 +9,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "term_log.h"
 #include "core/fileio.h"
 #include "core/jsonutil.h"
 #include "core/rng.h"
@@ -37,7 +38,7 @@ typedef struct derive_opts {
 static fb_build_opts deploy_opts(const derive_opts *o, const fb_net *supernet) {
   fb_build_opts b = supernet->opts;
   char *path = fb_path_join(o->run, "summary.json");
-  fb_status ignore = {{0}};
+  fb_status ignore = {0};
   cJSON *s = fb_json_read_file(path, &ignore);
   free(path);
   const cJSON *in = cJSON_GetObjectItemCaseSensitive(s, "deploy_input_size");
@@ -133,7 +134,7 @@ static int eval_shared(const derive_opts *o, fb_net *net, unsigned task, fb_stat
         fb_bn_recalibrate(net, &train, o->recal_images, o->threads, 1, st))
       goto done;
   }
-  const fb_eval_opts eo = {.threads = o->threads};
+  const fb_eval_opts eo = {.threads = o->threads, .log = tool_logger()};
   if (fb_mt_evaluate(net, &val, (int)task, &eo, &m, st)) goto done;
   char js[4096];
   fb_mt_metrics_json(&m, js, sizeof js);
@@ -454,7 +455,7 @@ int cmd_derive(int argc, char **argv) {
   }
   if (o.threads) omp_set_num_threads(o.threads);
   static const unsigned tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
-  fb_status st = {{0}};
+  fb_status st = {0};
   if (run(&o, tasks[o.task], &st)) {
     fprintf(stderr, "fbnet derive: error: %s\n", st.msg);
     return 1;

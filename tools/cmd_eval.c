@@ -8,6 +8,7 @@
 #include "args.h"
 #include "core/status.h"
 #include "commands.h"
+#include "term_log.h"
 #include "data/fmnist.h"
 #include "data/formats.h"
 #include "data/labels.h"
@@ -93,7 +94,7 @@ typedef struct eval_args {
 static int is_class_folder(const char *dir, const fb_mt_dataset *model, int num_classes) {
   char **subs = NULL, **files = NULL;
   int n_subs = 0, n_files = 0, ok = 0;
-  fb_status ignore = {{0}};
+  fb_status ignore = {0};
   if (fb_list_dir(dir, 1, &subs, &n_subs, &ignore) == 0 &&
       fb_list_dir(dir, 0, &files, &n_files, &ignore) == 0 && n_files == 0 && n_subs > 0) {
     ok = 1;
@@ -198,7 +199,7 @@ static int eval_formats(const eval_args *a, const tool_model *mm, int task, fb_b
   fb_net *net = build_net(a->arch, mm, b, a->batch, a->weights, st);
   fb_mt_metrics m;
   const fb_eval_opts o = {.threads = a->threads > 0 ? a->threads : 1, .pred_dir = pred_dir,
-                          .top_k = a->top_k, .progress = 1};
+                          .top_k = a->top_k, .progress = 1, .log = tool_logger()};
   int rc = net ? fb_mt_evaluate(net, &d, task, &o, &m, st) : -1;
   if (rc == 0) print_metrics(&m, a->json, pred_dir);
   fb_net_free(net);
@@ -215,7 +216,7 @@ static int eval_results_file(const eval_args *a, fb_status *st) {
   fb_mt_metrics m;
   if (fb_coco_load(a->gt, NULL, 3, &gt, st)) return -1;
   if (fb_coco_load_results(a->results, gt.cat_ids, gt.num_cats, &dets, &n, st) == 0) {
-    fb_status ev = {{0}};
+    fb_status ev = {0};
     rc = fb_eval_det_results(&gt, dets, n, &m, &ev);
     if (rc == 0) print_metrics(&m, a->json, NULL);
     else fb_fail(st, "%s: %s", a->results, ev.msg); /* the eval's message lacks the file */
@@ -281,7 +282,7 @@ static int run(int argc, char **argv, int predict) {
   if (rc) return rc > 0 ? 0 : 2;
   const char *cmd = predict ? "fbnet predict" : "fbnet eval";
   if (a.gt || a.results) {
-    fb_status st = {{0}};
+    fb_status st = {0};
     if (predict || !a.gt || !a.results || a.weights || (a.task != -1 && a.task != 1)) {
       fprintf(stderr, "%s: --gt and --results go together, with --task det and without "
               "--weights (see --help)\n", cmd);
@@ -301,7 +302,7 @@ static int run(int argc, char **argv, int predict) {
   if (a.threads) omp_set_num_threads(a.threads);
   static const int tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
   int task = tasks[a.task];
-  fb_status st = {{0}};
+  fb_status st = {0};
   tool_model mm;
   if (tool_model_read(a.weights, &mm, &st)) {
     fprintf(stderr, "%s: error: %s\n", cmd, st.msg);

@@ -83,7 +83,7 @@ int cmd_export(int argc, char **argv) {
     fprintf(stderr, "fbnet export: --weights and --onnx are required (see --help)\n");
     return 2;
   }
-  fb_status st = {{0}};
+  fb_status st = {0};
   if (export_onnx(&a, &st)) {
     fprintf(stderr, "fbnet export: error: %s\n", st.msg);
     return 1;

@@ -63,7 +63,7 @@ int cmd_flops(int argc, char **argv) {
   static const unsigned tasks[4] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG,
                                     FB_TASK_CLS | FB_TASK_DET | FB_TASK_SEG};
   o.tasks = task >= 0 ? tasks[task] : FB_TASK_CLS;
-  fb_status st = {""};
+  fb_status st = {0};
   fb_arch *arch = fb_arch_load(positional[0], &st);
   if (!arch) {
     fprintf(stderr, "fbnet flops: %s\n", st.msg);

@@ -248,7 +248,7 @@ int cmd_infer(int argc, char **argv) {
     return 2;
   }
   if (a.threads) omp_set_num_threads(a.threads);
-  fb_status st = {{0}};
+  fb_status st = {0};
   if (infer(&a, &st)) {
     fprintf(stderr, "fbnet infer: error: %s\n", st.msg);
     return 1;

@@ -10,13 +10,14 @@
 
 #include "args.h"
 #include "commands.h"
+#include "term_log.h"
 #include "core/clock.h"
 #include "core/status.h"
 #include "tasks/label.h"
 
 /* Runs the labelling and prints its JSON line; the exit code. */
 static int label_and_print(const fb_label_cfg *a) {
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_label_result r;
   double t0 = fb_now_sec();
   int rc = fb_label_run(a, &r, &st);
@@ -36,6 +37,7 @@ static int label_and_print(const fb_label_cfg *a) {
 
 int cmd_label(int argc, char **argv) {
   fb_label_cfg a = fb_label_cfg_default();
+  a.log = tool_logger();
   const arg_opt opts[] = {
       {"--det-teacher", ARG_STRING, &a.det_teacher, 0, 0, NULL,
        "detection teacher weights (.safetensors)"},

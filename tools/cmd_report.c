@@ -48,7 +48,7 @@ int cmd_report(int argc, char **argv) {
     return 2;
   }
   char *dflt = out ? NULL : fb_path_join(positional[0], "report.html");
-  fb_status st = {{0}};
+  fb_status st = {0};
   rc = run(positional[0], quality, out ? out : dflt, &st);
   if (rc == 0) printf("%s\n", out ? out : dflt);
   else fprintf(stderr, "fbnet report: error: %s\n", st.msg);

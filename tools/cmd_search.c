@@ -8,6 +8,7 @@
 #include "args.h"
 #include "dist/dist.h"
 #include "commands.h"
+#include "term_log.h"
 #include "search/search.h"
 
 /* "cls,det,seg" -> FB_TASK_* bits; 0 with a message on a bad list. */
@@ -226,7 +227,7 @@ int cmd_search(int argc, char **argv) {
   c.archs_per_step = archs;
   c.sandwich = sandwich;
   if (threads) omp_set_num_threads(threads);
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_dist dist;
   if (fb_dist_start(NULL, NULL, &dist, &st)) {
     fprintf(stderr, "fbnet search: error: %s\n", st.msg);
@@ -234,6 +235,7 @@ int cmd_search(int argc, char **argv) {
   }
   c.dist = &dist;
   c.quiet = quiet || dist.rank > 0;
+  c.log = tool_logger();
   rc = fb_search_run(&c, &st);
   if (rc) tool_error("search", &dist, &st);
   else if (!quiet) tool_dist_summary("search", &dist);

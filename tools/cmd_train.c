@@ -8,6 +8,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "term_log.h"
 #include "core/fileio.h"
 #include "data/fmnist.h"
 #include "train/checkpoint.h"
@@ -87,11 +88,12 @@ static int run_fmnist(const train_opts *o) {
   c.test_limit = o->test_limit;
   c.resume = o->resume;
   c.quiet = o->quiet || o->dist->rank > 0;
+  c.log = tool_logger();
   c.micro = o->micro;
   c.dist = o->dist;
   if (o->resume && o->allow_changes) c.resume = 2;
   if (o->max_loss_ratio >= 0) c.max_loss_ratio = o->max_loss_ratio;
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_train_result r;
   if (fb_train_run(&c, &r, &st)) {
     tool_error("train", o->dist, &st);
@@ -131,11 +133,12 @@ static int run_formats(const train_opts *o, int task) {
   c.threads = o->threads > 0 ? o->threads : 1;
   c.resume = o->resume;
   c.quiet = o->quiet || o->dist->rank > 0;
+  c.log = tool_logger();
   c.micro = o->micro;
   c.dist = o->dist;
   if (o->resume && o->allow_changes) c.resume = 2;
   if (o->max_loss_ratio >= 0) c.max_loss_ratio = o->max_loss_ratio;
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_mt_metrics m;
   if (fb_mt_train(&c, &m, &st)) {
     tool_error("train", o->dist, &st);
@@ -226,7 +229,7 @@ int cmd_train(int argc, char **argv) {
     return 2;
   }
   fb_dist dist;
-  fb_status st = {{0}};
+  fb_status st = {0};
   if (fb_dist_start(NULL, NULL, &dist, &st)) {
     fprintf(stderr, "fbnet train: error: %s\n", st.msg);
     return 1;

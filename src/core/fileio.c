@@ -32,7 +32,7 @@ static int read_stream(FILE *f, size_t max_bytes, char **buf, size_t *len) {
 char *fb_read_file(const char *path, size_t max_bytes, size_t *len, fb_status *st) {
   FILE *f = fopen(path, "rb");
   if (!f) {
-    fb_fail(st, "%s: cannot open (%s)", path, strerror(errno));
+    fb_fail_io(st, "%s: cannot open (%s)", path, strerror(errno));
     return NULL;
   }
   struct stat sb;
@@ -93,7 +93,7 @@ int fb_write_file_atomic(const char *path, const void *data, size_t len, fb_stat
   memcpy(tmp + plen, ".tmp", 5);
   FILE *f = fopen(tmp, "wb");
   if (!f) {
-    fb_fail(st, "%s: cannot create (%s)", path, strerror(errno));
+    fb_fail_io(st, "%s: cannot create (%s)", path, strerror(errno));
     free(tmp);
     return -1;
   }
@@ -105,7 +105,7 @@ int fb_write_file_atomic(const char *path, const void *data, size_t len, fb_stat
     rc = fb_fail(st, "%s: write error (disk full?)", path);
     remove(tmp);
   } else if (rename(tmp, path) != 0) {
-    rc = fb_fail(st, "%s: cannot rename from .tmp (%s)", path, strerror(errno));
+    rc = fb_fail_io(st, "%s: cannot rename from .tmp (%s)", path, strerror(errno));
     remove(tmp);
   }
   free(tmp);
@@ -144,7 +144,7 @@ int fb_dir_lock(const char *dir, fb_status *st) {
   char *path = fb_path_join(dir, ".lock");
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0) {
-    fb_fail(st, "%s: cannot open the run directory's lock (%s)", path, strerror(errno));
+    fb_fail_io(st, "%s: cannot open the run directory's lock (%s)", path, strerror(errno));
     free(path);
     return -1;
   }
@@ -159,7 +159,7 @@ int fb_dir_lock(const char *dir, fb_status *st) {
       fb_fail(st, "%s: in use by process %s (another fbnet run writes this directory; wait for "
               "it or choose another --out)", dir, pid[0] ? pid : "?");
     else
-      fb_fail(st, "%s: cannot lock (%s)", path, strerror(err));
+      fb_fail_io(st, "%s: cannot lock (%s)", path, strerror(err));
     free(path);
     return -1;
   }
@@ -209,8 +209,8 @@ static int mkdir_one(const char *path, const char *full, fb_status *st) {
   const int err = errno;
   if (err == EEXIST && fb_is_dir(path)) return 0;
   const char *why = err == EEXIST ? "a file of that name exists" : strerror(err);
-  if (strcmp(path, full) == 0) return fb_fail(st, "%s: cannot create directory (%s)", path, why);
-  return fb_fail(st, "%s: cannot create directory: its parent %s cannot be created (%s)", full,
+  if (strcmp(path, full) == 0) return fb_fail_io(st, "%s: cannot create directory (%s)", path, why);
+  return fb_fail_io(st, "%s: cannot create directory: its parent %s cannot be created (%s)", full,
                  path, why);
 }
 

@@ -1,27 +1,26 @@
-/* Progress of long runs (training, search) on stderr: on a terminal one line
- * that updates in place, a bar and the text ("[#####.....]  42% epoch 3/12
- * ..."), redrawn at most every 0.2 s; otherwise (a log file, a pipe) plain
- * lines, one every 10 s, as before. FBNET_PROGRESS=lines forces plain lines,
- * FBNET_PROGRESS=bar the bar. Anything else printed to the stream first calls
- * fb_progress_end so that it starts on its own line. */
+/* Progress of long runs (training, search) through the caller's logger
+ * (fbnet.h): each line offered at most every lg->progress_every seconds goes
+ * to the logger as FB_LOG_PROGRESS with the fraction done; fb_progress_end
+ * sends FB_LOG_PROGRESS_END once after the last one, so that a display which
+ * redraws one line in place (the CLI's bar, tools/term_log.c) can end it.
+ * The library itself never prints. */
 #ifndef FB_CORE_PROGRESS_H
 #define FB_CORE_PROGRESS_H
 
-#include <stdio.h>
+#include "fbnet.h"
 
 typedef struct fb_progress {
-  FILE *f;
-  int tty;     /* 1: the in-place bar */
-  int open;    /* a bar line is on screen without its newline */
-  double last; /* time of the last line drawn (fb_now_sec) */
+  const fb_logger *lg;
+  int open;    /* a progress message was sent since the last end */
+  double last; /* time of the last one (fb_now_sec) */
 } fb_progress;
 
-void fb_progress_init(fb_progress *p, FILE *f);
-/* Whether a line is due at time now (always when force). */
+void fb_progress_init(fb_progress *p, const fb_logger *lg);
+/* Whether a line is due at time now (always when force); never without a logger. */
 int fb_progress_due(const fb_progress *p, double now, int force);
-/* Draws text with the fraction done (0..1) and records now as the last line. */
+/* Sends text with the fraction done (0..1) and records now as the last time. */
 void fb_progress_show(fb_progress *p, double now, double frac, const char *text);
-/* Ends an open bar line with its newline. */
+/* Ends the progress display (when anything was shown). */
 void fb_progress_end(fb_progress *p);
 
 #endif

@@ -5,14 +5,51 @@
 #include <stdlib.h>
 #include <string.h>
 
-int fb_fail(fb_status *st, const char *fmt, ...) {
-  if (st) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(st->msg, sizeof st->msg, fmt, ap);
-    va_end(ap);
-  }
+static int vfail(fb_status *st, fb_code code, const char *fmt, va_list ap) {
+  if (!st) return -1;
+  vsnprintf(st->msg, sizeof st->msg, fmt, ap);
+  st->code = code;
   return -1;
+}
+
+int fb_fail(fb_status *st, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  const fb_code code = strncmp(fmt, "internal:", 9) == 0 ? FB_E_INTERNAL : FB_E_INPUT;
+  vfail(st, code, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+int fb_fail_code(fb_status *st, fb_code code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfail(st, code, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+int fb_fail_io(fb_status *st, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfail(st, FB_E_IO, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+void fb_log(const fb_logger *lg, fb_log_level level, const char *fmt, ...) {
+  if (!lg || !lg->fn) return;
+  char line[1024], *text = line;
+  va_list ap, again;
+  va_start(ap, fmt);
+  va_copy(again, ap);
+  const int n = vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  if (n >= (int)sizeof line && (text = malloc((size_t)n + 1))) /* a long result text */
+    vsnprintf(text, (size_t)n + 1, fmt, again);
+  va_end(again);
+  lg->fn(lg->ctx, level, 0, text ? text : line);
+  if (text != line) free(text);
 }
 
 static void die_oom(size_t bytes) {

@@ -301,7 +301,7 @@ typedef struct membuf {
 static FILE *open_mem(const char *path, membuf *m, fb_status *st) {
   *m = (membuf){NULL, 0};
   FILE *f = open_memstream(&m->p, &m->n);
-  if (!f) fb_fail(st, "%s: cannot create (%s)", path, strerror(errno));
+  if (!f) fb_fail_io(st, "%s: cannot create (%s)", path, strerror(errno));
   return f;
 }
 

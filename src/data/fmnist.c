@@ -91,11 +91,11 @@ static uint32_t be32(const unsigned char *b) {
 static gzFile open_idx(const char *path, fb_status *st) {
   struct stat sb;
   if (stat(path, &sb) != 0) {
-    fb_fail(st, "%s: cannot open (%s); %s", path, strerror(errno), install_hint);
+    fb_fail_io(st, "%s: cannot open (%s); %s", path, strerror(errno), install_hint);
     return NULL;
   }
   gzFile f = gzopen(path, "rb");
-  if (!f) fb_fail(st, "%s: cannot open (%s)", path, errno ? strerror(errno) : "zlib error");
+  if (!f) fb_fail_io(st, "%s: cannot open (%s)", path, errno ? strerror(errno) : "zlib error");
   return f;
 }
 

@@ -263,7 +263,7 @@ static int encode_jpeg(const char *path, const uint8_t *px, int h, int w, int c,
 static int write_image(const char *path, const uint8_t *px, int h, int w, int c, int kind,
                        fb_status *st) {
   if (!px || h <= 0 || w <= 0 || c < 1 || c > 4 || (kind == 'j' && c != 1 && c != 3))
-    return fb_fail(st, "%s: cannot write a %dx%d %s with %d channels", path, w, h,
+    return fb_fail_io(st, "%s: cannot write a %dx%d %s with %d channels", path, w, h,
                    kind == 'p' ? "PNG" : "JPEG", c);
   return kind == 'p' ? encode_png(path, px, h, w, c, st) : encode_jpeg(path, px, h, w, c, st);
 }

@@ -39,7 +39,7 @@ int fb_is_image_name(const char *name) {
 /* want_dir 1: sub-directories; 0: image files (by extension). */
 int fb_list_dir(const char *dir, int want_dir, char ***names, int *count, fb_status *st) {
   DIR *d = opendir(dir);
-  if (!d) return fb_fail(st, "%s: cannot open directory (%s)", dir, strerror(errno));
+  if (!d) return fb_fail_io(st, "%s: cannot open directory (%s)", dir, strerror(errno));
   name_list l = {NULL, 0};
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {

@@ -571,7 +571,7 @@ static int remove_files(const char *dir, fb_status *st) {
     char *p = strf("%s/%s", dir, e->d_name);
     struct stat sb;
     if (lstat(p, &sb) == 0 && !S_ISDIR(sb.st_mode) && unlink(p) != 0)
-      rc = fb_fail(st, "%s: cannot remove (%s)", p, strerror(errno));
+      rc = fb_fail_io(st, "%s: cannot remove (%s)", p, strerror(errno));
     free(p);
   }
   closedir(d);

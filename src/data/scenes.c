@@ -330,11 +330,11 @@ static int dir_is_empty(const char *path) {
 
 static int write_text(const char *path, const char *text, fb_status *st) {
   FILE *f = fopen(path, "wb");
-  if (!f) return fb_fail(st, "%s: cannot write: %s", path, strerror(errno));
+  if (!f) return fb_fail_io(st, "%s: cannot write: %s", path, strerror(errno));
   size_t len = strlen(text);
   int bad = fwrite(text, 1, len, f) != len;
   bad |= fclose(f) != 0;
-  if (bad) return fb_fail(st, "%s: write failed: %s", path, strerror(errno));
+  if (bad) return fb_fail_io(st, "%s: write failed: %s", path, strerror(errno));
   return 0;
 }
 
@@ -455,7 +455,7 @@ static int write_coco(const char *path, const scene_rec *recs, int n, int size, 
 static int run_job(const fb_scenes_config *cfg, const job *j, scene_rec *recs, fb_status *st) {
   if (make_dirs(j, st) != 0) return -1;
   int err_index = j->n;
-  fb_status err = {""};
+  fb_status err = {0};
   /* about 1M pixels per chunk (256 scenes at 64 px), at least 2 per thread,
    * so that progress lines come regularly at any canvas size */
   int chunk = (1 << 20) / (cfg->scene.size * cfg->scene.size);
@@ -466,7 +466,7 @@ static int run_job(const fb_scenes_config *cfg, const job *j, scene_rec *recs, f
     int end = start + chunk < j->n ? start + chunk : j->n;
 #pragma omp parallel for schedule(dynamic, 4)
     for (int i = start; i < end; i++) {
-      fb_status ls = {""};
+      fb_status ls = {0};
       fb_scene sc;
       int balanced = j->set == FB_SCENE_SET_CLS || j->set == FB_SCENE_SET_PROXY;
       int rc = fb_scene_make(j->src, &cfg->scene, fb_scene_seed(cfg->seed, j->set, j->split, i),
@@ -491,13 +491,13 @@ static int run_job(const fb_scenes_config *cfg, const job *j, scene_rec *recs, f
     }
     double t = now_s();
     if (cfg->progress && end < j->n && t - last > 1.0) {
-      fprintf(stderr, "scenes: %s/%s %d/%d\n", set_names[j->set], split_names[j->split], end, j->n);
+      fb_log(cfg->log, FB_LOG_INFO, "scenes: %s/%s %d/%d", set_names[j->set], split_names[j->split], end, j->n);
       last = t;
     }
   }
   if (err_index < j->n) return fb_fail(st, "%s", err.msg);
   if (cfg->progress)
-    fprintf(stderr, "scenes: %s/%s: %d scenes in %.2f s\n", set_names[j->set],
+    fb_log(cfg->log, FB_LOG_INFO, "scenes: %s/%s: %d scenes in %.2f s", set_names[j->set],
             split_names[j->split], j->n, now_s() - t0);
   return 0;
 }

@@ -99,7 +99,8 @@ typedef struct fb_scenes_config {
   int n_proxy;  /* proxy train scenes */
   /* cls and proxy scenes cycle through the 10 classes, so that every class
    * folder has images: n_train, n_val and n_proxy must be 0 or >= 10. */
-  int progress; /* 1: progress lines on stderr */
+  int progress; /* 1: progress lines, to log */
+  const fb_logger *log; /* NULL: silent */
   int force;    /* 1: write into an existing non-empty out_dir */
 } fb_scenes_config;
 

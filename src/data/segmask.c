@@ -23,7 +23,7 @@ static char *cat3(const char *a, const char *b, const char *c) {
 /* Counts the class names in classes.txt: one per non-empty line. */
 static int read_classes(const char *path, int *num, fb_status *st) {
   FILE *f = fopen(path, "r");
-  if (!f) return fb_fail(st, "%s: cannot open (%s)", path, strerror(errno));
+  if (!f) return fb_fail_io(st, "%s: cannot open (%s)", path, strerror(errno));
   char line[4096];
   int n = 0, lineno = 0;
   while (fgets(line, sizeof line, f)) {

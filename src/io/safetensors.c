@@ -132,7 +132,7 @@ int fb_safetensors_write(const char *path, const fb_st_entry *t, int n, const ch
   FILE *f = fopen(tmp, "wb");
   if (!f) {
     free(h.p);
-    return fb_fail(st, "%s: cannot create: %s", tmp, strerror(errno));
+    return fb_fail_io(st, "%s: cannot create: %s", tmp, strerror(errno));
   }
   unsigned char len8[8];
   for (int k = 0; k < 8; k++) len8[k] = (unsigned char)((unsigned long long)h.n >> (8 * k));
@@ -150,12 +150,12 @@ int fb_safetensors_write(const char *path, const fb_st_entry *t, int n, const ch
   }
   if (!ok) {
     unlink(tmp);
-    return fb_fail(st, "%s: write failed: %s", tmp, strerror(err));
+    return fb_fail_io(st, "%s: write failed: %s", tmp, strerror(err));
   }
   if (rename(tmp, path) != 0) {
     err = errno;
     unlink(tmp);
-    return fb_fail(st, "%s: cannot rename %s over it: %s", path, tmp, strerror(err));
+    return fb_fail_io(st, "%s: cannot rename %s over it: %s", path, tmp, strerror(err));
   }
   /* make the rename itself durable (best effort) */
   char dir[4096];
@@ -275,7 +275,7 @@ static int span_cmp(const void *a, const void *b) {
 int fb_safetensors_read(const char *path, fb_st_file *f, fb_status *st) {
   memset(f, 0, sizeof *f);
   FILE *fp = fopen(path, "rb");
-  if (!fp) return fb_fail(st, "%s: cannot open: %s", path, strerror(errno));
+  if (!fp) return fb_fail_io(st, "%s: cannot open: %s", path, strerror(errno));
   struct stat sb;
   if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
     fclose(fp);

@@ -76,7 +76,7 @@ int fb_flops_print_json(FILE *f, const fb_net *net, fb_status *st) {
   if (!text) return fb_fail(st, "flops: cannot format JSON");
   int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
   free(text);
-  return ok ? 0 : fb_fail(st, "flops: cannot write output");
+  return ok ? 0 : fb_fail_io(st, "flops: cannot write output");
 }
 
 static const char *elem_kind_name(fb_elem_kind k) {
@@ -128,7 +128,7 @@ static int print_bits_json(FILE *f, const fb_net *net, const double *macs, fb_st
   if (!text) return fb_fail(st, "flops: cannot format JSON");
   int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
   free(text);
-  return ok ? 0 : fb_fail(st, "flops: cannot write output");
+  return ok ? 0 : fb_fail_io(st, "flops: cannot write output");
 }
 
 int fb_flops_print_bits(FILE *f, const fb_net *net, int json, fb_status *st) {

@@ -275,5 +275,5 @@ int fb_profile_print(FILE *f, const fb_net *net, int steps, double step_sec,
   if (n < 0) return -1;
   if (json) print_json(f, net, steps, step_sec, r, flags, rows, n);
   else print_text(f, net, steps, step_sec, r, flags, rows, n);
-  return ferror(f) ? fb_fail(st, "profile: cannot write the table") : 0;
+  return ferror(f) ? fb_fail_io(st, "profile: cannot write the table") : 0;
 }

@@ -135,7 +135,7 @@ static fb_arch *supernet_arch(const fb_report_run *r, fb_status *st) {
   fb_arch *a = fb_arch_load(r->supernet_name, st);
   char *path = fb_path_join(r->dir, "supernet.safetensors");
   fb_st_file f;
-  fb_status ignore = {{0}};
+  fb_status ignore = {0};
   if (!a && access(path, F_OK) == 0 && fb_safetensors_read(path, &f, &ignore) == 0) {
     const char *text = fb_st_meta(&f, "arch_json");
     if (text) a = fb_arch_parse(text, path, &ignore);
@@ -153,7 +153,7 @@ static void build_supernet(fb_report_run *r, const cJSON *summary) {
              "derived arch file names the supernet)");
     return;
   }
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_arch *a = supernet_arch(r, &st);
   fb_build_opts o = fb_build_opts_default();
   o.input_size = num_int(summary, "input_size", 32, 4096, r->input_size);
@@ -182,7 +182,7 @@ static void element_states(fb_report_run *r) {
     if (!k->mask) continue;
     uint8_t *kept = fb_xmalloc((size_t)m->n_elems);
     fb_mp d;
-    fb_status st = {{0}};
+    fb_status st = {0};
     if (fb_mp_derive(r->supernet, k->mask, k->task, kept, &d, &st) == 0) {
       k->state = fb_xmalloc((size_t)m->n_elems);
       for (int e = 0; e < m->n_elems; e++) {

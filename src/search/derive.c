@@ -281,7 +281,7 @@ int fb_search_write_results(const fb_net *net, const fb_archdist *d, const unsig
            fb_write_text_atomic(path, txt, st) ||
            fb_path_in(path, sizeof path, c->out_dir, "summary.json", st) ||
            fb_write_text_atomic(path, js, st) ? -1 : 0;
-  if (rc == 0) fputs(txt, stdout); /* the result, also with --quiet */
+  if (rc == 0) fb_log(c->log, FB_LOG_RESULT, "%s", txt); /* the result, also with --quiet */
   free(txt);
   free(js);
   return rc;

@@ -190,7 +190,8 @@ static int load_latency(fb_searcher *s, const fb_build_opts *deploy, fb_status *
                                         c->latency_threads, c->latency_force, warn, sizeof warn,
                                         st);
   if (!e) return -1;
-  if (*warn && (!c->dist || c->dist->rank == 0)) fprintf(stderr, "fbnet search: warning: %s: %s\n", c->latency_table, warn);
+  if (*warn && (!c->dist || c->dist->rank == 0))
+    fb_log(c->log, FB_LOG_WARN, "fbnet search: warning: %s: %s", c->latency_table, warn);
   for (int t = 0; t < s->T; t++) {
     const double target = c->latency_target[task_slot(s->task[t])];
     s->lat_task[t] = fb_lat_entry_task(e, s->task[t]);
@@ -399,7 +400,7 @@ static int resume(srch *s, fb_status *st) {
   int epoch;
   char *state = NULL, *config = search_config(s);
   const int bad = fb_checkpoint_read(path, s->net, NULL, &epoch, &s->e.step, "search", &state,
-                                     s->c->resume == 2 ? NULL : config, st);
+                                     s->c->resume == 2 ? NULL : config, s->c->log, st);
   free(config);
   if (bad) return -1;
   int rc = restore_state(&s->e, state, path, st);
@@ -671,8 +672,8 @@ static int run_steps_shown(srch *s, fb_progress *pg, fb_status *st) {
     if (stop && e->step < c->steps) {
       fb_progress_end(pg);
       if (!c->quiet)
-        fprintf(stderr, "stopped after %ld steps at step %ld (--stop-after); continue with "
-                "--resume\n", c->stop_after, e->step);
+        fb_log(c->log, FB_LOG_INFO, "stopped after %ld steps at step %ld (--stop-after); "
+               "continue with --resume", c->stop_after, e->step);
       return 1;
     }
   }
@@ -683,7 +684,7 @@ static int run_steps_shown(srch *s, fb_progress *pg, fb_status *st) {
 /* The steps with their progress bar, which ends before anything else is printed. */
 static int run_steps(srch *s, fb_status *st) {
   fb_progress pg;
-  fb_progress_init(&pg, stderr);
+  fb_progress_init(&pg, s->c->log);
   const int rc = run_steps_shown(s, &pg, st);
   fb_progress_end(&pg);
   return rc;
@@ -704,18 +705,20 @@ static int open_log(srch *s, fb_status *st) {
   if (fb_path_in(path, sizeof path, s->c->out_dir, "search.jsonl", st)) return -1;
   if (s->c->resume && fb_jsonl_truncate(path, "step", s->e.step, st)) return -1;
   if (!(s->log = fopen(path, s->c->resume ? "a" : "w")))
-    return fb_fail(st, "%s: cannot open for writing", path);
+    return fb_fail_io(st, "%s: cannot open for writing", path);
   return 0;
 }
 
 static void print_header(const srch *s) {
   const fb_search_cfg *c = s->c;
   const fb_searcher *e = &s->e;
-  fprintf(stderr, "fbnet search: %s, %d bits, tasks", s->net->name, e->B);
-  for (int t = 0; t < e->T; t++) fprintf(stderr, " %s", fb_task_name(e->task[t]));
-  fprintf(stderr, "; %d px, width %.2f; %d proxy images, batch %d, %ld steps (%ld warm-up, "
-          "theta frozen)%s\n", s->net->opts.input_size, s->net->opts.width, s->data.n, c->batch,
-          c->steps, e->warmup_steps, c->resume ? "; resuming" : "");
+  char tasks[32] = "";
+  for (int t = 0; t < e->T; t++)
+    snprintf(tasks + strlen(tasks), sizeof tasks - strlen(tasks), " %s", fb_task_name(e->task[t]));
+  fb_log(c->log, FB_LOG_INFO, "fbnet search: %s, %d bits, tasks%s; %d px, width %.2f; %d proxy "
+         "images, batch %d, %ld steps (%ld warm-up, theta frozen)%s", s->net->name, e->B, tasks,
+         s->net->opts.input_size, s->net->opts.width, s->data.n, c->batch, c->steps,
+         e->warmup_steps, c->resume ? "; resuming" : "");
 }
 
 int fb_search_run(const fb_search_cfg *c, fb_status *st) {

@@ -67,7 +67,8 @@ typedef struct fb_search_cfg {
                            * invocation; --resume continues */
   int resume;             /* 1: continue OUT's run; 2: also with other options */
   double max_loss_ratio;  /* divergence: loss > this x its recent mean (0: non-finite only) */
-  int quiet;
+  int quiet;              /* no progress and no messages (the result text still goes to log) */
+  const fb_logger *log;   /* messages, progress and the summary text (NULL: silent) */
   int archs_per_step;     /* architectures sampled per step by this process (0 or 1: one), each
                            * on its own part of the batch; their weight gradients are averaged
                            * and theta takes one update from all of them */

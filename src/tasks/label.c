@@ -135,13 +135,14 @@ typedef struct progress {
   const char *what;
   int total, done, quiet;
   double t0, last;
+  const fb_logger *log;
 } progress;
 
 static void progress_step(progress *p, int n) {
   p->done += n;
   double t = fb_now_sec();
   if (p->quiet || (t - p->last < 5.0 && p->done < p->total)) return;
-  fprintf(stderr, "fbnet label: %s teacher %d/%d images, %.0f images/s\n", p->what, p->done,
+  fb_log(p->log, FB_LOG_INFO, "fbnet label: %s teacher %d/%d images, %.0f images/s", p->what, p->done,
           p->total, p->done / fmax(t - p->t0, 1e-9));
   p->last = t;
 }
@@ -230,7 +231,7 @@ static int run_teacher(teacher *t, fb_mt_dataset *d, const fb_label_cfg *c, raw_
     float need = (float)(c->score_thresh * c->score_thresh);
     net->det.cfg.score_thresh = raw ? fminf(net->det.cfg.score_thresh, need) : need;
   }
-  progress p = {t->task == FB_TASK_DET ? "det" : "seg", d->n, 0, c->quiet, fb_now_sec(), 0};
+  progress p = {t->task == FB_TASK_DET ? "det" : "seg", d->n, 0, c->quiet, fb_now_sec(), 0, c->log};
   p.last = p.t0;
   fb_loader_start_epoch(l, 0);
   const fb_batch *b;
@@ -577,7 +578,7 @@ static int label_setup(const fb_label_cfg *c, label_run *r, double t0, fb_status
                        c->force, st))
     return -1;
   if (!c->quiet)
-    fprintf(stderr, "fbnet label: %d images in %d classes from %s (%.1fs)\n", r->d.n,
+    fb_log(c->log, FB_LOG_INFO, "fbnet label: %d images in %d classes from %s (%.1fs)", r->d.n,
             r->d.num_classes, c->images, fb_now_sec() - t0);
   return 0;
 }

@@ -33,7 +33,8 @@ typedef struct fb_label_cfg {
                                  the OpenMP thread count */
   int limit;                  /* label this many images spread evenly over the
                                  folder order (0: all) */
-  int quiet;                  /* 0: progress lines on stderr */
+  int quiet;                  /* 0: progress lines, to log */
+  const fb_logger *log;       /* NULL: silent */
   int force;                  /* 1: replace the files of an existing split */
 } fb_label_cfg;
 

@@ -164,7 +164,7 @@ int fb_checkpoint_write(const char *path, const fb_net *net, const fb_ema *ema, 
   char *prev = prev_path(path);
   int rc = 0;
   if (rename(path, prev) != 0 && errno != ENOENT)
-    rc = fb_fail(st, "%s: cannot keep the previous checkpoint as %s (%s)", path, prev,
+    rc = fb_fail_io(st, "%s: cannot keep the previous checkpoint as %s (%s)", path, prev,
                  strerror(errno));
   if (rc == 0) rc = fb_safetensors_write(path, e, m, meta, st);
   free(prev);
@@ -199,10 +199,10 @@ int fb_checkpoint_save(const char *out_dir, const fb_net *net, const fb_ema *ema
 }
 
 int fb_checkpoint_load(const char *out_dir, fb_net *net, fb_ema *ema, int *epoch, long *step,
-                       const char *config, fb_status *st) {
+                       const char *config, const fb_logger *lg, fb_status *st) {
   char path[1200];
   if (fb_path_in(path, sizeof path, out_dir, "checkpoint.safetensors", st)) return -1;
-  return fb_checkpoint_read(path, net, ema, epoch, step, NULL, NULL, config, st);
+  return fb_checkpoint_read(path, net, ema, epoch, step, NULL, NULL, config, lg, st);
 }
 
 void fb_config_put(cJSON *o, const char *option, const char *fmt, ...) {
@@ -326,7 +326,7 @@ done:
 
 int fb_checkpoint_read(const char *path, fb_net *net, fb_ema *ema, int *epoch, long *step,
                        const char *extra_key, char **extra_value, const char *config,
-                       fb_status *st) {
+                       const fb_logger *lg, fb_status *st) {
   char *prev = prev_path(path);
   struct stat sb;
   const int have = stat(path, &sb) == 0, have_prev = stat(prev, &sb) == 0;
@@ -340,7 +340,7 @@ int fb_checkpoint_read(const char *path, fb_net *net, fb_ema *ema, int *epoch, l
     rc = -1; /* not damage: the command differs */
   } else if (have_prev) {
     /* the newest is damaged or missing (killed between the two renames): the previous one */
-    fprintf(stderr, "warning: %s; resuming from the previous checkpoint %s\n",
+    fb_log(lg, FB_LOG_WARN, "warning: %s; resuming from the previous checkpoint %s",
             have ? st->msg : "the newest checkpoint is missing", prev);
     rc = read_one(prev, net, ema, epoch, step, extra_key, extra_value, config, st);
   }

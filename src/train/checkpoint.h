@@ -33,7 +33,7 @@ int fb_checkpoint_save(const char *out_dir, const fb_net *net, const fb_ema *ema
 /* Restores what fb_checkpoint_save wrote; the network must be built with the
  * same arch and options (a mismatch is an error naming the tensor). */
 int fb_checkpoint_load(const char *out_dir, fb_net *net, fb_ema *ema, int *epoch, long *step,
-                       const char *config, fb_status *st);
+                       const char *config, const fb_logger *lg, fb_status *st);
 
 /* The same at an explicit path, with extra metadata (key, value, ...,
  * NULL; at most 7 pairs), e.g. the search state and "config"; and its
@@ -43,7 +43,7 @@ int fb_checkpoint_write(const char *path, const fb_net *net, const fb_ema *ema, 
                         long step, const char *const *extra_meta, fb_status *st);
 int fb_checkpoint_read(const char *path, fb_net *net, fb_ema *ema, int *epoch, long *step,
                        const char *extra_key, char **extra_value, const char *config,
-                       fb_status *st);
+                       const fb_logger *lg, fb_status *st);
 
 /* Adds option name = the printf-formatted value to the config object o (a
  * cJSON object). The options that may change on resume are left out by the

@@ -135,7 +135,7 @@ static int open_cls_outputs(eval_acc *acc, const fb_net *net, fb_status *st) {
   char *js = fb_path_join(acc->o->pred_dir, "predictions.json");
   int rc = 0;
   if (!(acc->csv = fopen(csv, "w")) || !(acc->json = fopen(js, "w")))
-    rc = fb_fail(st, "%s: cannot open for writing", acc->csv ? js : csv);
+    rc = fb_fail_io(st, "%s: cannot open for writing", acc->csv ? js : csv);
   if (rc == 0) {
     const int K = net->opts.num_classes;
     const int k = acc->o->top_k > 0 && acc->o->top_k < K ? acc->o->top_k : (K < 5 ? K : 5);
@@ -313,9 +313,9 @@ static int close_outputs(eval_acc *acc, fb_status *st) {
   int rc = 0;
   if (acc->json) {
     fputs("\n]\n", acc->json);
-    if (fclose(acc->json) != 0) rc = fb_fail(st, "%s: write failed", acc->o->pred_dir);
+    if (fclose(acc->json) != 0) rc = fb_fail_io(st, "%s: write failed", acc->o->pred_dir);
   }
-  if (acc->csv && fclose(acc->csv) != 0) rc = fb_fail(st, "%s: write failed", acc->o->pred_dir);
+  if (acc->csv && fclose(acc->csv) != 0) rc = fb_fail_io(st, "%s: write failed", acc->o->pred_dir);
   acc->json = acc->csv = NULL;
   return rc;
 }
@@ -355,7 +355,7 @@ int fb_mt_evaluate(fb_net *net, const fb_mt_dataset *d, int task, const fb_eval_
     done += b->n;
     const double t = fb_now_sec();
     if (o->progress && t - last > 10.0) {
-      fprintf(stderr, "evaluating: %ld/%d images  %.0f img/s\n", done, d->n, done / (t - t0));
+      fb_log(o->log, FB_LOG_INFO, "evaluating: %ld/%d images  %.0f img/s", done, d->n, done / (t - t0));
       last = t;
     }
   }

@@ -29,7 +29,8 @@ typedef struct fb_eval_opts {
   int threads;          /* loader threads (>= 1) */
   const char *pred_dir; /* NULL: metrics only */
   int top_k;            /* cls predictions: classes per image (0: 5) */
-  int progress;         /* progress lines on stderr every 10 s */
+  int progress;         /* progress lines every 10 s, to log */
+  const fb_logger *log; /* NULL: silent */
 } fb_eval_opts;
 
 /* Metrics of one evaluation. */

@@ -29,7 +29,7 @@ int fb_loss_guard_check(fb_loss_guard *g, double loss, double *ratio) {
 }
 
 int fb_diverged(const char *what, const char *where, const char *out_dir, fb_status *st) {
-  return fb_fail(st, "%s at %s: the run diverged; it stopped before saving, so "
+  return fb_fail_code(st, FB_E_DIVERGED, "%s at %s: the run diverged; it stopped before saving, so "
                  "%s/checkpoint.safetensors still holds the last good state: continue it with a "
                  "lower learning rate, '--resume --allow-changes --lr X'", what, where, out_dir);
 }

@@ -223,7 +223,7 @@ static int mt_setup(mt_state *s, const fb_mt_cfg *c, fb_status *st) {
   if (fb_dist_same(c->dist, "configuration (options, data, arch)", s->config, st)) return -1;
   fb_loss_guard_init(&s->guard, c->max_loss_ratio);
   if (c->resume && fb_checkpoint_load(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL,
-                                      &s->epoch, &s->step, c->resume == 2 ? NULL : s->config, st))
+                                      &s->epoch, &s->step, c->resume == 2 ? NULL : s->config, c->log, st))
     return -1;
   if (s->rank > 0) return 0;
   char path[1200];
@@ -231,7 +231,7 @@ static int mt_setup(mt_state *s, const fb_mt_cfg *c, fb_status *st) {
   /* a kill between an epoch's log line and its checkpoint: that epoch runs again */
   if (c->resume && fb_jsonl_truncate(path, "epoch", s->epoch, st)) return -1;
   if (!(s->log = fopen(path, c->resume ? "a" : "w")))
-    return fb_fail(st, "%s: cannot open for writing", path);
+    return fb_fail_io(st, "%s: cannot open for writing", path);
   return 0;
 }
 
@@ -293,7 +293,7 @@ static double mt_epoch_shown(mt_state *s, fb_progress *pg, fb_status *st) {
 /* One epoch with its progress bar, which ends before anything else is printed. */
 static double mt_epoch(mt_state *s, fb_status *st) {
   fb_progress pg;
-  fb_progress_init(&pg, stderr);
+  fb_progress_init(&pg, s->cfg->log);
   pg.last = fb_now_sec();
   const double loss = mt_epoch_shown(s, &pg, st);
   fb_progress_end(&pg);
@@ -303,7 +303,8 @@ static double mt_epoch(mt_state *s, fb_status *st) {
 static int mt_eval(mt_state *s, fb_mt_metrics *m, fb_status *st) {
   fb_ema *ema = s->cfg->ema_decay > 0 ? &s->ema : NULL;
   if (ema) fb_ema_swap(ema, &s->net->g.params);
-  const fb_eval_opts o = {.threads = s->cfg->threads, .progress = !s->cfg->quiet};
+  const fb_eval_opts o = {.threads = s->cfg->threads, .progress = !s->cfg->quiet,
+                          .log = s->cfg->log};
   const double t0 = fb_now_sec();
   int rc = fb_mt_evaluate(s->net, &s->val, s->cfg->task, &o, m, st);
   s->eval_sec = fb_now_sec() - t0;
@@ -317,15 +318,15 @@ int fb_mt_train(const fb_mt_cfg *c, fb_mt_metrics *final, fb_status *st) {
   int rc = mt_setup(&s, c, st);
   if (rc == 0 && !c->quiet) {
     fb_count cnt = fb_net_count(s.net);
-    fprintf(stderr, "fbnet train --task %s: %s width %.2f input %d: %.2f M MACs, %.3f M params; "
-            "%d train / %d val images, batch %d, %ld steps/epoch\n", fb_task_name(c->task),
+    fb_log(c->log, FB_LOG_INFO, "fbnet train --task %s: %s width %.2f input %d: %.2f M MACs, %.3f M params; "
+            "%d train / %d val images, batch %d, %ld steps/epoch", fb_task_name(c->task),
             s.net->name, s.net->opts.width, s.net->opts.input_size, cnt.macs / 1e6,
             cnt.params_all / 1e6, s.train.n, s.val.n, c->batch, s.steps_per_epoch);
   }
   s.step0 = s.step;
   if (rc == 0 && s.epoch >= c->epochs && s.rank == 0) { /* --resume of a finished run */
     if (!c->quiet)
-      fprintf(stderr, "the run in %s already finished its %d epochs: evaluating its weights\n",
+      fb_log(c->log, FB_LOG_INFO, "the run in %s already finished its %d epochs: evaluating its weights",
               c->out_dir, c->epochs);
     rc = mt_eval(&s, final, st);
   }
@@ -349,15 +350,15 @@ int fb_mt_train(const fb_mt_cfg *c, fb_mt_metrics *final, fb_status *st) {
             "\"val\": %s}\n", s.epoch, s.step, loss, fb_now_sec() - te, js);
     fflush(s.log);
     if (!c->quiet)
-      fprintf(stderr, "epoch %d/%d done in %.0fs: train loss %.4f  val %s %.4f\n", s.epoch,
+      fb_log(c->log, FB_LOG_INFO, "epoch %d/%d done in %.0fs: train loss %.4f  val %s %.4f", s.epoch,
               c->epochs, fb_now_sec() - te, loss, fb_mt_headline_name(c->task),
               fb_mt_headline(final));
     rc = fb_run_save(c->out_dir, s.net, c->ema_decay > 0 ? &s.ema : NULL, s.epoch, s.step,
                      s.config, st);
   }
   if (rc == 0 && !c->quiet && s.step < FB_FEW_STEPS)
-    fprintf(stderr, "warning: only %ld training steps: too few for a network to learn much "
-            "(metrics near zero are expected); train longer (--epochs) or on more images\n",
+    fb_log(c->log, FB_LOG_WARN, "warning: only %ld training steps: too few for a network to learn much "
+            "(metrics near zero are expected); train longer (--epochs) or on more images",
             s.step);
   mt_teardown(&s);
   return rc;

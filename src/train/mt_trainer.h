@@ -41,6 +41,7 @@ typedef struct fb_mt_cfg {
   int resume;             /* 1: continue OUT's run; 2: also with other options */
   double max_loss_ratio;  /* divergence: loss > this x its recent mean (0: non-finite only) */
   int quiet;
+  const fb_logger *log;   /* progress and messages (NULL: silent) */
   int micro;              /* micro-batches per step (gradient accumulation; 0 or 1: none) */
   struct fb_dist *dist;   /* data-parallel ranks (dist/dist.h); NULL: this process alone */
 } fb_mt_cfg;

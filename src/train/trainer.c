@@ -159,7 +159,7 @@ static double train_epoch(train_state *s, double t_run_start, long steps_at_star
   s->draws = fb_xmalloc((size_t)c->batch * sizeof *s->draws);
   double loss_sum = 0;
   fb_progress pg;
-  fb_progress_init(&pg, stderr);
+  fb_progress_init(&pg, s->cfg->log);
   pg.last = fb_now_sec();
   for (long i = 0; i < s->steps_per_epoch; i++) {
     /* the whole global batch's draws, in order: the same on every rank */
@@ -268,7 +268,7 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
   fb_loss_guard_init(&s->guard, c->max_loss_ratio);
   if (c->resume &&
       fb_checkpoint_load(c->out_dir, s->net, c->ema_decay > 0 ? &s->ema : NULL, &s->epoch,
-                         &s->step, c->resume == 2 ? NULL : s->config, st))
+                         &s->step, c->resume == 2 ? NULL : s->config, c->log, st))
     return -1;
   if (s->rank > 0) return 0;
   char path[1200];
@@ -276,7 +276,7 @@ static int setup(train_state *s, const fb_train_cfg *c, fb_status *st) {
   /* a kill between an epoch's log line and its checkpoint: that epoch runs again */
   if (c->resume && fb_jsonl_truncate(path, "epoch", s->epoch, st)) return -1;
   s->log = fopen(path, c->resume ? "a" : "w");
-  if (!s->log) return fb_fail(st, "%s: cannot open for writing", path);
+  if (!s->log) return fb_fail_io(st, "%s: cannot open for writing", path);
   return 0;
 }
 
@@ -296,19 +296,18 @@ int fb_train_run(const fb_train_cfg *c, fb_train_result *res, fb_status *st) {
   int rc = setup(&s, c, st);
   if (rc == 0 && !c->quiet) {
     fb_count cnt = fb_net_count(s.net);
-    fprintf(stderr,
-            "fbnet train: %s width %.2f input %d: %.2f M MACs, %.3f M params; %d train / %d "
-            "test images, batch %d, %ld steps/epoch, %d threads\n",
+    fb_log(c->log, FB_LOG_INFO, "fbnet train: %s width %.2f input %d: %.2f M MACs, %.3f M params; %d train / %d "
+            "test images, batch %d, %ld steps/epoch, %d threads",
             s.net->name, c->build.width, c->build.input_size, cnt.macs / 1e6,
             cnt.params_all / 1e6, s.train.n, s.test.n, c->batch, s.steps_per_epoch,
             omp_get_max_threads());
-    if (s.epoch > 0) fprintf(stderr, "resuming after epoch %d (step %ld)\n", s.epoch, s.step);
+    if (s.epoch > 0) fb_log(c->log, FB_LOG_INFO, "resuming after epoch %d (step %ld)", s.epoch, s.step);
   }
   double t0 = fb_now_sec();
   long steps0 = s.step;
   if (rc == 0 && s.epoch >= c->epochs && s.rank == 0) { /* --resume of a finished run */
     if (!c->quiet)
-      fprintf(stderr, "the run in %s already finished its %d epochs: evaluating its weights\n",
+      fb_log(c->log, FB_LOG_INFO, "the run in %s already finished its %d epochs: evaluating its weights",
               c->out_dir, c->epochs);
     rc = evaluate(&s, res, st);
   }
@@ -334,7 +333,7 @@ int fb_train_run(const fb_train_cfg *c, fb_train_result *res, fb_status *st) {
             s.epoch, s.step, loss, res->top1, res->top5, res->top1_raw, secs);
     fflush(s.log);
     if (!c->quiet)
-      fprintf(stderr, "epoch %d/%d done in %.0fs: train loss %.4f  test top-1 %.2f%%%s  top-5 %.2f%%\n",
+      fb_log(c->log, FB_LOG_INFO, "epoch %d/%d done in %.0fs: train loss %.4f  test top-1 %.2f%%%s  top-5 %.2f%%",
               s.epoch, c->epochs, secs, loss, 100 * res->top1, c->ema_decay > 0 ? " (EMA)" : "",
               100 * res->top5);
     rc = fb_run_save(c->out_dir, s.net, c->ema_decay > 0 ? &s.ema : NULL, s.epoch, s.step,

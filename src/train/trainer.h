@@ -30,6 +30,7 @@ typedef struct fb_train_cfg {
                            * other options */
   double max_loss_ratio;  /* divergence: loss > this x its recent mean (0: non-finite only) */
   int quiet;              /* no progress lines */
+  const fb_logger *log;   /* progress and messages (NULL: silent) */
   int micro;              /* micro-batches per step (gradient accumulation; 0 or 1: none) */
   struct fb_dist *dist;   /* data-parallel ranks (dist/dist.h); NULL: this process alone */
 } fb_train_cfg;

@@ -7,7 +7,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *text = fuzz_text(data, size);
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_arch *a = fb_arch_parse(text, "fuzz.json", &st);
   if (a) {
     fb_build_opts o = fb_build_opts_default();

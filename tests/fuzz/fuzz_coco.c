@@ -4,7 +4,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *path = fuzz_file(data, size, ".json");
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_mt_dataset d;
   if (fb_coco_load(path, "/nonexistent-fbnet-images", 3, &d, &st) == 0) fb_mt_dataset_free(&d);
   const int ids[3] = {1, 2, 3};

@@ -6,7 +6,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *path = fuzz_file(data, size, ".idx");
-  fb_status st = {{0}};
+  fb_status st = {0};
   uint8_t *buf = NULL;
   int n, h, w;
   if (fb_idx_read_images(path, &buf, &n, &h, &w, &st) == 0) free(buf);

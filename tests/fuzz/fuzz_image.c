@@ -6,7 +6,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *path = fuzz_file(data, size, ".img");
-  fb_status st = {{0}};
+  fb_status st = {0};
   uint8_t *px = NULL;
   int h, w, c;
   for (int want = 0; want <= 3; want += want == 0 ? 1 : 2)

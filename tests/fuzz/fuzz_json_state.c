@@ -8,7 +8,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *text = fuzz_text(data, size);
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_archdist d;
   if (fb_archdist_from_json(&d, text, &st) == 0) {
     char *again = fb_archdist_to_json(&d);

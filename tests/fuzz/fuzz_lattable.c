@@ -5,7 +5,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *path = fuzz_file(data, size, ".json");
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_lat_table t;
   if (fb_lat_read(path, &t, &st) == 0) fb_lat_free(&t);
   return 0;

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   put(dir, "train.json", data, size);
   put(sub, "labels.csv", data, size);
   put(dir, "cls_classes.txt", data, size);
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_mt_dataset d;
   if (fb_proxy_load(dir, "train", 0, &d, &st) == 0) fb_mt_dataset_free(&d);
   return 0;

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!f) abort();
   if (size) fwrite(data, 1, size, f);
   fclose(f);
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_report_run r;
   if (fb_report_run_read(dir, &r, &st) == 0) {
     snprintf(path, sizeof path, "%s/report.html", dir);

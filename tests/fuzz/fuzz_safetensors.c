@@ -10,7 +10,7 @@
 static fb_net *small_net(void) {
   static fb_net *net;
   if (net) return net;
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_arch *a = fb_arch_load("builtin:fbnetv3_a", &st);
   fb_build_opts o = fb_build_opts_default();
   o.input_size = 32, o.width = 0.25, o.num_classes = 4, o.standard_padding = 1;
@@ -22,13 +22,13 @@ static fb_net *small_net(void) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *path = fuzz_file(data, size, ".safetensors");
-  fb_status st = {{0}};
+  fb_status st = {0};
   fb_st_file f;
   if (fb_safetensors_read(path, &f, &st) == 0) fb_st_file_free(&f);
   int epoch;
   long step;
   char *extra = NULL;
-  if (fb_checkpoint_read(path, small_net(), NULL, &epoch, &step, "search", &extra, NULL, &st) == 0)
+  if (fb_checkpoint_read(path, small_net(), NULL, &epoch, &step, "search", &extra, NULL, NULL, &st) == 0)
     free(extra);
   return 0;
 }
