@@ -432,13 +432,18 @@ static void task_losses(void *ctx, double *loss) {
   for (int t = 0; t < s->T; t++) pack[t] = loss[t];
 }
 
+/* The slots the architecture just set uses join the step's updated slots. */
+static void mark_used(fb_searcher *s) {
+  const fb_params *p = &s->net->g.params;
+  for (int i = 0; i < p->n; i++) s->used[i] |= p->used ? p->used[i] : 1;
+}
+
 /* Sandwich pass j (0: the largest subnet, 1: the smallest) on the batch of the
  * step's last sampled architecture, with the heads' own loss weights. */
 static int fill_sandwich(fb_searcher *s, int j, fb_status *st) {
   memset(s->mask, j == 0 ? 1 : 0, (size_t)s->B);
   fb_graph_set_mask(&s->net->g, s->mask);
-  const fb_params *p = &s->net->g.params;
-  for (int i = 0; i < p->n; i++) s->used[i] |= p->used ? p->used[i] : 1;
+  mark_used(s);
   s->cur = s->M + j;
   if (fb_mt_fill_batch(s->net, s->last, 1, st)) return -1;
   const double one[FB_SEARCH_MAX_TASKS] = {1, 1, 1};
@@ -472,9 +477,8 @@ static int fill_arch(void *ctx, int k, fb_status *st) {
   double rho[FB_SEARCH_MAX_TASKS];
   fb_archdist_importance(&s->dist, mask, rho);
   fb_graph_set_mask(&s->net->g, mask);
-  const fb_params *p = &s->net->g.params;
-  if (k == 0) memset(s->used, 0, (size_t)p->n);
-  for (int i = 0; i < p->n; i++) s->used[i] |= p->used ? p->used[i] : 1;
+  if (k == 0) memset(s->used, 0, (size_t)s->net->g.params.n);
+  mark_used(s);
   s->cur = k;
   const fb_batch *b = s->parts ? s->parts[k] : s->next(s->next_ctx);
   if (!b) return fb_fail(st, "internal: the loader ended early at step %ld", s->step + 1);
