@@ -64,6 +64,47 @@ static void test_fit(void) {
   CHECK(rc != 0 && strstr(st2.msg, "8 networks for") && strstr(st2.msg, "unknowns"), "8 samples: %s", st2.msg);
 }
 
+/* Noisy timings of elements that cost nothing: an unconstrained fit would
+ * give about half of them a negative time; the fit keeps every time >= 0 and
+ * is the constrained optimum (KKT: the residual's gradient is zero on the
+ * positive times, and points outwards on those held at zero). */
+static void test_fit_nonneg(void) {
+  enum { S = 40, E = 24 };
+  uint8_t kept[S * E];
+  double y[S];
+  fb_rng r;
+  fb_rng_seed(&r, 11);
+  for (int s = 0; s < S; s++) {
+    y[s] = 1.0 + 0.2 * (fb_rng_uniform(&r) - 0.5);
+    for (int e = 0; e < E; e++) {
+      kept[s * E + e] = fb_rng_uniform(&r) < 0.5;
+      if (e < 4) y[s] += kept[s * E + e] * 0.5; /* four elements cost 0.5 ms, the rest 0 */
+    }
+  }
+  fb_lat_task lt;
+  fb_status st = {0};
+  CHECK(fb_lat_fit(kept, y, S, E, FB_TASK_CLS, &lt, &st) == 0, "fit: %s", st.msg);
+  int negative = 0, zero = 0;
+  for (int e = 0; e < E; e++) negative += lt.elem_ms[e] < 0, zero += lt.elem_ms[e] == 0;
+  CHECK(negative == 0 && zero > 0, "no negative element time (%d held at zero)", zero);
+  for (int e = 0; e < 4; e++)
+    CHECK(fabs(lt.elem_ms[e] - 0.5) < 0.1, "a costly element recovered: %g", lt.elem_ms[e]);
+  double worst = 0;
+  for (int j = -1; j < E; j++) { /* gradient of 0.5 |y - X t|^2 (+ the fit's ridge) */
+    double g = 0;
+    for (int s = 0; s < S; s++) {
+      double pred = lt.fixed_ms;
+      for (int e = 0; e < E; e++) pred += kept[s * E + e] * lt.elem_ms[e];
+      g += (pred - y[s]) * (j < 0 ? 1 : kept[s * E + j]);
+    }
+    if (j >= 0) g += 1e-6 * S * lt.elem_ms[j];
+    const int at_zero = j >= 0 && lt.elem_ms[j] == 0;
+    if (at_zero ? g < -1e-9 : fabs(g) > 1e-9) worst = fmax(worst, fabs(g));
+  }
+  CHECK(worst == 0, "the constrained optimum (KKT violated by %g)", worst);
+  fb_lat_task_free(&lt);
+}
+
 static fb_net *tiny_net(unsigned tasks, int size, fb_status *st) {
   fb_arch *a = fb_arch_parse(TINY, "tiny.json", st);
   if (!a) return NULL;
@@ -264,6 +305,7 @@ static void test_measure(void) {
 int main(void) {
   test_spearman();
   test_fit();
+  test_fit_nonneg();
   test_predict_and_file();
   test_measure();
   return check_report("latency");

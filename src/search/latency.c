@@ -367,7 +367,31 @@ static int chol_solve(double *A, int p, double *b) {
   return 0;
 }
 
-/* Least squares of y (S) on [1, kept columns that vary]; a tiny ridge keeps
+/* Minimises the quadratic 0.5 x'Ax - b'x over x[1..p-1] >= 0 (x[0] free),
+ * starting from x: cyclic coordinate descent, each coordinate set to its exact
+ * minimiser and projected; converges for SPD A. */
+static void nonneg_refine(const double *A, const double *b, int p, double *x) {
+  for (int j = 1; j < p; j++)
+    if (x[j] < 0) x[j] = 0;
+  for (int sweep = 0; sweep < 20000; sweep++) {
+    double moved = 0, scale = 0;
+    for (int j = 0; j < p; j++) {
+      double g = -b[j];
+      for (int k = 0; k < p; k++) g += A[j * p + k] * x[k];
+      double v = x[j] - g / A[j * p + j];
+      if (j > 0 && v < 0) v = 0;
+      moved = fmax(moved, fabs(v - x[j]));
+      scale = fmax(scale, fabs(v));
+      x[j] = v;
+    }
+    if (moved <= 1e-13 * fmax(scale, 1e-12)) return;
+  }
+}
+
+/* Least squares of y (S) on [1, kept columns that vary], every element's time
+ * non-negative (an element is nodes of the network: with noisy timings an
+ * unconstrained fit hands some a negative time, and a sum of them then
+ * predicts networks faster than any that exists); a tiny ridge keeps
  * collinear columns (elements kept together in every sample) solvable, their
  * time then split between them. */
 int fb_lat_fit(const uint8_t *kept, const double *y, int S, int E, unsigned task,
@@ -403,11 +427,16 @@ int fb_lat_fit(const uint8_t *kept, const double *y, int S, int E, unsigned task
   for (int j = 1; j < p; j++) A[j * p + j] += 1e-6 * S;
   memcpy(A0, A, (size_t)p * p * sizeof *A0);
   int rc = 0;
+  double *rhs = fb_xmalloc((size_t)p * sizeof *rhs);
+  memcpy(rhs, b, (size_t)p * sizeof *rhs);
   if (chol_solve(A, p, b)) {
+    free(rhs);
     rc = fb_fail(st, "latency fit for %s: the system is singular (%d networks for %d unknowns)",
                  fb_task_name(task), S, p);
     goto done;
   }
+  nonneg_refine(A0, rhs, p, b);
+  free(rhs);
   lt->fixed_ms = b[0];
   double rss = 0, ape = 0;
   lt->min_ms = INFINITY, lt->max_ms = 0;
