@@ -11,9 +11,9 @@
 #include "check.h"
 #include "core/rng.h"
 #include "core/status.h"
-#include "tasks/cls_metrics.h"
-#include "tasks/coco_eval.h"
-#include "tasks/seg_metrics.h"
+#include "tasks/cls/metrics.h"
+#include "tasks/det/coco_eval.h"
+#include "tasks/seg/metrics.h"
 
 /* ---- a tiny ground-truth/detections builder ---------------------------- */
 

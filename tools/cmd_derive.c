@@ -22,6 +22,7 @@
 #include "search/derive.h"
 #include "search/latency.h"
 #include "search/search.h"
+#include "tasks/task.h"
 #include "train/checkpoint.h"
 #include "train/mt_trainer.h"
 
@@ -430,7 +431,6 @@ int cmd_derive(int argc, char **argv) {
     fprintf(stderr, "fbnet derive: --run and --task are required (see --help)\n");
     return 2;
   }
-  static const char *task_names[3] = {"cls", "det", "seg"};
   char random_dir[1200];
   if (o.random > 0 && o.front > 0) {
     fprintf(stderr, "fbnet derive: --random and --front are two different jobs: give one\n");
@@ -438,7 +438,7 @@ int cmd_derive(int argc, char **argv) {
   }
   if ((o.random > 0 || o.front > 0) && !o.out_dir) {
     if (snprintf(random_dir, sizeof random_dir, o.random > 0 ? "%s/random" : "%s/front_%s", o.run,
-                 task_names[o.task]) >= (int)sizeof random_dir) {
+                 fb_task_at(o.task)->name) >= (int)sizeof random_dir) {
       fprintf(stderr, "fbnet derive: --run %s: path too long for the output directory\n", o.run);
       return 2;
     }
@@ -454,9 +454,8 @@ int cmd_derive(int argc, char **argv) {
     return 2;
   }
   if (o.threads) omp_set_num_threads(o.threads);
-  static const unsigned tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
   fb_status st = {0};
-  if (run(&o, tasks[o.task], &st)) {
+  if (run(&o, fb_task_at(o.task)->id, &st)) {
     fprintf(stderr, "fbnet derive: error: %s\n", st.msg);
     return 1;
   }

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "term_log.h"
 #include "search/search.h"
+#include "tasks/task.h"
 
 /* "cls,det,seg" -> FB_TASK_* bits; 0 with a message on a bad list. */
 unsigned parse_task_list(const char *s, const char *cmd) {
@@ -17,8 +18,8 @@ unsigned parse_task_list(const char *s, const char *cmd) {
   char buf[64];
   snprintf(buf, sizeof buf, "%s", s);
   for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-    unsigned t = strcmp(tok, "cls") == 0 ? FB_TASK_CLS : strcmp(tok, "det") == 0 ? FB_TASK_DET
-               : strcmp(tok, "seg") == 0 ? FB_TASK_SEG : 0;
+    const fb_task_row *row = fb_task_named(tok);
+    const unsigned t = row ? row->id : 0;
     if (!t || (tasks & t)) {
       fprintf(stderr, "%s: --tasks: '%s' is %s (a comma-separated list of cls, det, seg)\n", cmd,
               tok, t ? "given twice" : "not a task");

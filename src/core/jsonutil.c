@@ -6,6 +6,7 @@
 
 #include "core/fileio.h"
 #include "core/status.h"
+#include "core/strbuf.h"
 
 const char *fb_json_type_name(const cJSON *v) {
   if (!v) return "nothing";
@@ -52,16 +53,10 @@ cJSON *fb_json_read_file(const char *path, fb_status *st) {
 }
 
 void fb_json_put_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fprintf(f, "\\%c", *p);
-    else if (*p < 0x20)
-      fprintf(f, "\\u%04x", *p);
-    else
-      fputc(*p, f);
-  }
-  fputc('"', f);
+  fb_strbuf b = {0};
+  fb_sb_json_string(&b, s);
+  fputs(fb_sb_str(&b), f);
+  fb_sb_free(&b);
 }
 
 int fb_json_int_in_range(const cJSON *v, double lo, double hi, int *out) {

@@ -18,7 +18,9 @@
 #include "core/fileio.h"
 #include "core/jsonutil.h"
 #include "core/status.h"
+#include "core/strbuf.h"
 #include "data/formats.h"
+#include "tasks/task.h"
 
 /* Tolerance of the "box inside the image" check (as in coco.c). */
 #define BOX_TOL 1e-3
@@ -49,52 +51,6 @@ static void free_names(char **v, int n) {
   free(v);
 }
 
-/* A growing text buffer for the files written atomically. */
-typedef struct sbuf {
-  char *p;
-  size_t n, cap;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int k = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (b->n + (size_t)k + 1 > b->cap) {
-    b->cap = 2 * (b->n + (size_t)k + 1) + 256;
-    b->p = fb_xrealloc(b->p, b->cap);
-  }
-  va_start(ap, fmt);
-  vsnprintf(b->p + b->n, (size_t)k + 1, fmt, ap);
-  va_end(ap);
-  b->n += (size_t)k;
-}
-
-static void sb_json_string(sbuf *b, const char *s) {
-  sb_printf(b, "\"");
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      sb_printf(b, "\\%c", *p);
-    else if (*p < 0x20)
-      sb_printf(b, "\\u%04x", *p);
-    else
-      sb_printf(b, "%c", *p);
-  }
-  sb_printf(b, "\"");
-}
-
-/* CSV field: quoted (with "" for ") when it holds a comma, quote or newline. */
-static void sb_csv_field(sbuf *b, const char *s) {
-  if (!strpbrk(s, ",\"\r\n")) {
-    sb_printf(b, "%s", s);
-    return;
-  }
-  sb_printf(b, "\"");
-  for (const char *p = s; *p; p++) sb_printf(b, *p == '"' ? "\"\"" : "%c", *p);
-  sb_printf(b, "\"");
-}
-
 /* 1 when dir holds any entry other than . and .. */
 static int dir_has_entries(const char *dir) {
   DIR *d = opendir(dir);
@@ -116,15 +72,15 @@ static int read_names(const char *path, char ***names, int *n, fb_status *st) {
 
 static int write_names(const char *path, char *const *names, int n, const char *dflt_prefix,
                        fb_status *st) {
-  sbuf b = {0};
+  fb_strbuf b = {0};
   for (int k = 0; k < n; k++) {
     if (names && names[k])
-      sb_printf(&b, "%s\n", names[k]);
+      fb_sb_printf(&b, "%s\n", names[k]);
     else
-      sb_printf(&b, "%s%d\n", dflt_prefix, k);
+      fb_sb_printf(&b, "%s%d\n", dflt_prefix, k);
   }
-  int rc = fb_write_file_atomic(path, b.p, b.n, st);
-  free(b.p);
+  int rc = fb_write_file_atomic(path, b.s, b.n, st);
+  free(b.s);
   return rc;
 }
 
@@ -134,8 +90,6 @@ static int cmp_str(const void *a, const void *b) {
 
 /* ---- manifest -------------------------------------------------------- */
 
-static const char *const task_names[3] = {"cls", "det", "seg"};
-static const unsigned task_bits[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
 
 typedef struct manifest {
   cJSON *root;
@@ -171,9 +125,8 @@ static int manifest_read(const char *dir, manifest *m, fb_status *st) {
   int i = 0;
   const cJSON *t;
   cJSON_ArrayForEach(t, tasks) {
-    unsigned bit = 0;
-    for (int k = 0; k < 3 && cJSON_IsString(t); k++)
-      if (strcmp(t->valuestring, task_names[k]) == 0) bit = task_bits[k];
+    const fb_task_row *row = cJSON_IsString(t) ? fb_task_named(t->valuestring) : NULL;
+    const unsigned bit = row ? row->id : 0;
     if (!bit) {
       fb_fail(st, "%s: tasks[%d]: must be \"cls\", \"det\" or \"seg\"", path, i);
       goto done;
@@ -217,9 +170,9 @@ static int manifest_has_split(const manifest *m, const char *split) {
 
 static void tasks_text(unsigned tasks, char *buf, size_t n) {
   buf[0] = 0;
-  for (int k = 0; k < 3; k++)
-    if (tasks & task_bits[k])
-      snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", buf[0] ? "," : "", task_names[k]);
+  for (int k = 0; fb_task_at(k); k++)
+    if (tasks & fb_task_at(k)->id)
+      snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", buf[0] ? "," : "", fb_task_at(k)->name);
 }
 
 int fb_proxy_tasks(const char *dir, unsigned *tasks, fb_status *st) {
@@ -267,8 +220,9 @@ static int manifest_write(const char *dir, const char *split, const fb_mt_datase
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "format", FB_PROXY_FORMAT);
   cJSON *tasks = cJSON_AddArrayToObject(root, "tasks");
-  for (int k = 0; k < 3; k++)
-    if (info->tasks & task_bits[k]) cJSON_AddItemToArray(tasks, cJSON_CreateString(task_names[k]));
+  for (int k = 0; fb_task_at(k); k++)
+    if (info->tasks & fb_task_at(k)->id)
+      cJSON_AddItemToArray(tasks, cJSON_CreateString(fb_task_at(k)->name));
   cJSON *splits = cJSON_AddArrayToObject(root, "splits");
   cJSON *counts = cJSON_CreateObject();
   const cJSON *old_counts = old.root ? cJSON_GetObjectItemCaseSensitive(old.root, "counts") : NULL;
@@ -295,10 +249,10 @@ static int manifest_write(const char *dir, const char *split, const fb_mt_datase
   }
   cJSON_AddItemToObject(root, "counts", counts);
   char *text = cJSON_Print(root);
-  sbuf b = {0};
-  sb_printf(&b, "%s\n", text);
-  int rc = fb_write_file_atomic(path, b.p, b.n, st);
-  free(b.p);
+  fb_strbuf b = {0};
+  fb_sb_printf(&b, "%s\n", text);
+  int rc = fb_write_file_atomic(path, b.s, b.n, st);
+  free(b.s);
   cJSON_free(text);
   cJSON_Delete(root);
   cJSON_Delete(old.root);
@@ -695,19 +649,19 @@ static int write_files(const char *sd, const fb_mt_dataset *d, const fb_proxy_in
 
 /* DIR/<split>.json: COCO with every image (zero boxes too) and scores. */
 static int write_coco(const char *path, const fb_mt_dataset *d, char **names, fb_status *st) {
-  sbuf b = {0};
-  sb_printf(&b, "{\"images\": [");
+  fb_strbuf b = {0};
+  fb_sb_printf(&b, "{\"images\": [");
   for (int i = 0; i < d->n; i++) {
-    sb_printf(&b, "%s\n  {\"id\": %d, \"file_name\": ", i ? "," : "", d->s[i].image_id);
-    sb_json_string(&b, names[i]);
-    sb_printf(&b, ", \"width\": %d, \"height\": %d}", d->s[i].w, d->s[i].h);
+    fb_sb_printf(&b, "%s\n  {\"id\": %d, \"file_name\": ", i ? "," : "", d->s[i].image_id);
+    fb_sb_json_string(&b, names[i]);
+    fb_sb_printf(&b, ", \"width\": %d, \"height\": %d}", d->s[i].w, d->s[i].h);
   }
-  sb_printf(&b, "\n],\n\"annotations\": [");
+  fb_sb_printf(&b, "\n],\n\"annotations\": [");
   long id = 1;
   for (int i = 0; i < d->n; i++)
     for (int k = 0; k < d->s[i].n_boxes; k++) {
       const fb_box *x = &d->s[i].boxes[k];
-      sb_printf(&b,
+      fb_sb_printf(&b,
                 "%s\n  {\"id\": %ld, \"image_id\": %d, \"category_id\": %d, \"bbox\": [%.9g, "
                 "%.9g, %.9g, %.9g], \"area\": %.9g, \"iscrowd\": %d, \"score\": %.9g}",
                 id > 1 ? "," : "", id, d->s[i].image_id,
@@ -716,33 +670,33 @@ static int write_coco(const char *path, const fb_mt_dataset *d, char **names, fb
                 (double)x->score);
       id++;
     }
-  sb_printf(&b, "\n],\n\"categories\": [");
+  fb_sb_printf(&b, "\n],\n\"categories\": [");
   for (int k = 0; k < d->num_cats; k++) {
     int cid = d->cat_ids ? d->cat_ids[k] : k + 1;
-    sb_printf(&b, "%s\n  {\"id\": %d, \"name\": ", k ? "," : "", cid);
+    fb_sb_printf(&b, "%s\n  {\"id\": %d, \"name\": ", k ? "," : "", cid);
     if (d->cat_names && d->cat_names[k])
-      sb_json_string(&b, d->cat_names[k]);
+      fb_sb_json_string(&b, d->cat_names[k]);
     else
-      sb_printf(&b, "\"cat%d\"", cid);
-    sb_printf(&b, "}");
+      fb_sb_printf(&b, "\"cat%d\"", cid);
+    fb_sb_printf(&b, "}");
   }
-  sb_printf(&b, "\n]}\n");
-  int rc = fb_write_file_atomic(path, b.p, b.n, st);
-  free(b.p);
+  fb_sb_printf(&b, "\n]}\n");
+  int rc = fb_write_file_atomic(path, b.s, b.n, st);
+  free(b.s);
   return rc;
 }
 
 static int write_labels(const char *path, const fb_mt_dataset *d, char **names, fb_status *st) {
-  sbuf b = {0};
-  sb_printf(&b, "file,class\n");
+  fb_strbuf b = {0};
+  fb_sb_printf(&b, "file,class\n");
   for (int i = 0; i < d->n; i++) {
-    sb_csv_field(&b, names[i]);
-    sb_printf(&b, ",");
-    sb_csv_field(&b, d->class_names[d->s[i].label]);
-    sb_printf(&b, "\n");
+    fb_sb_csv_field(&b, names[i]);
+    fb_sb_printf(&b, ",");
+    fb_sb_csv_field(&b, d->class_names[d->s[i].label]);
+    fb_sb_printf(&b, "\n");
   }
-  int rc = fb_write_file_atomic(path, b.p, b.n, st);
-  free(b.p);
+  int rc = fb_write_file_atomic(path, b.s, b.n, st);
+  free(b.s);
   return rc;
 }
 
@@ -809,31 +763,31 @@ static void rows_free(csv_row *r, int n) {
 static int csv_field(const char *path, int line, const char **pp, int *lines, char **out,
                      fb_status *st) {
   const char *p = *pp;
-  sbuf b = {0};
-  sb_printf(&b, "%s", "");
+  fb_strbuf b = {0};
+  fb_sb_printf(&b, "%s", "");
   if (*p == '"') {
     for (p++;; p++) {
       if (!*p) {
-        free(b.p);
+        free(b.s);
         return fb_fail(st, "%s: line %d: unterminated quoted field", path, line);
       }
       if (*p == '"' && p[1] != '"') break;
       if (*p == '"') p++;
       if (*p == '\n') (*lines)++;
-      sb_printf(&b, "%c", *p);
+      fb_sb_printf(&b, "%c", *p);
     }
     p++;
     if (*p && *p != ',' && *p != '\n' && !(*p == '\r' && p[1] == '\n')) {
-      free(b.p);
+      free(b.s);
       return fb_fail(st, "%s: line %d: text after a closing quote", path, line);
     }
   } else {
     for (; *p && *p != ',' && *p != '\n'; p++)
-      if (!(*p == '\r' && p[1] == '\n')) sb_printf(&b, "%c", *p);
+      if (!(*p == '\r' && p[1] == '\n')) fb_sb_printf(&b, "%c", *p);
   }
   if (*p == '\r') p++;
   *pp = p;
-  *out = b.p;
+  *out = b.s;
   return 0;
 }
 

@@ -10,55 +10,13 @@
 #include <unistd.h>
 
 #include "core/status.h"
+#include "core/strbuf.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c writes the host's float bytes and assumes a little-endian host"
 #endif
 
 #define ST_MAX_HEADER (100u << 20) /* the format's own limit on N */
-
-/* ---- growing text buffer ------------------------------------------------ */
-
-typedef struct sbuf {
-  char *p;
-  size_t n, cap;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t len) {
-  if (b->n + len + 1 > b->cap) {
-    while (b->n + len + 1 > b->cap) b->cap = b->cap ? 2 * b->cap : 1024;
-    b->p = fb_xrealloc(b->p, b->cap);
-  }
-  memcpy(b->p + b->n, s, len);
-  b->n += len;
-  b->p[b->n] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_fmt_u64(sbuf *b, unsigned long long v) {
-  char t[32];
-  int k = snprintf(t, sizeof t, "%llu", v);
-  sb_put(b, t, (size_t)k);
-}
-
-/* JSON string literal with escapes. */
-static void sb_json(sbuf *b, const char *s) {
-  sb_put(b, "\"", 1);
-  for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-    if (*c == '"' || *c == '\\') {
-      char t[2] = {'\\', (char)*c};
-      sb_put(b, t, 2);
-    } else if (*c < 0x20) {
-      char t[8];
-      snprintf(t, sizeof t, "\\u%04x", *c);
-      sb_put(b, t, 6);
-    } else {
-      sb_put(b, (const char *)c, 1);
-    }
-  }
-  sb_put(b, "\"", 1);
-}
 
 /* ---- writer ------------------------------------------------------------- */
 
@@ -85,63 +43,63 @@ int fb_safetensors_write(const char *path, const fb_st_entry *t, int n, const ch
       if (strcmp(t[i].name, t[j].name) == 0)
         return fb_fail(st, "%s: tensor name '%s' appears twice", path, t[i].name);
   }
-  sbuf h = {0};
-  sb_str(&h, "{");
+  fb_strbuf h = {0};
+  fb_sb_puts(&h, "{");
   int first = 1;
   if (meta && meta[0]) {
-    sb_str(&h, "\"__metadata__\":{");
+    fb_sb_puts(&h, "\"__metadata__\":{");
     for (int k = 0; meta[k]; k += 2) {
       if (!meta[k + 1]) {
-        free(h.p);
+        free(h.s);
         return fb_fail(st, "%s: metadata key '%s' has no value", path, meta[k]);
       }
-      if (k) sb_str(&h, ",");
-      sb_json(&h, meta[k]);
-      sb_str(&h, ":");
-      sb_json(&h, meta[k + 1]);
+      if (k) fb_sb_puts(&h, ",");
+      fb_sb_json_string(&h, meta[k]);
+      fb_sb_puts(&h, ":");
+      fb_sb_json_string(&h, meta[k + 1]);
     }
-    sb_str(&h, "}");
+    fb_sb_puts(&h, "}");
     first = 0;
   }
   unsigned long long off = 0;
   for (int i = 0; i < n; i++) {
-    if (!first) sb_str(&h, ",");
+    if (!first) fb_sb_puts(&h, ",");
     first = 0;
-    sb_json(&h, t[i].name);
-    sb_str(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+    fb_sb_json_string(&h, t[i].name);
+    fb_sb_puts(&h, ":{\"dtype\":\"F32\",\"shape\":[");
     for (int k = 0; k < t[i].rank; k++) {
-      if (k) sb_str(&h, ",");
-      sb_fmt_u64(&h, (unsigned long long)t[i].dims[k]);
+      if (k) fb_sb_puts(&h, ",");
+      fb_sb_printf(&h, "%llu", (unsigned long long)t[i].dims[k]);
     }
     unsigned long long bytes = (unsigned long long)entry_numel(&t[i]) * 4u;
-    sb_str(&h, "],\"data_offsets\":[");
-    sb_fmt_u64(&h, off);
-    sb_str(&h, ",");
-    sb_fmt_u64(&h, off + bytes);
-    sb_str(&h, "]}");
+    fb_sb_puts(&h, "],\"data_offsets\":[");
+    fb_sb_printf(&h, "%llu", off);
+    fb_sb_puts(&h, ",");
+    fb_sb_printf(&h, "%llu", off + bytes);
+    fb_sb_puts(&h, "]}");
     off += bytes;
   }
-  sb_str(&h, "}");
-  while (h.n % 8) sb_str(&h, " ");
+  fb_sb_puts(&h, "}");
+  while (h.n % 8) fb_sb_puts(&h, " ");
 
   char tmp[4096];
   if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-    free(h.p);
+    free(h.s);
     return fb_fail(st, "%s: path too long", path);
   }
   FILE *f = fopen(tmp, "wb");
   if (!f) {
-    free(h.p);
+    free(h.s);
     return fb_fail_io(st, "%s: cannot create: %s", tmp, strerror(errno));
   }
   unsigned char len8[8];
   for (int k = 0; k < 8; k++) len8[k] = (unsigned char)((unsigned long long)h.n >> (8 * k));
-  int ok = write_all(f, len8, 8) && write_all(f, h.p, h.n);
+  int ok = write_all(f, len8, 8) && write_all(f, h.s, h.n);
   for (int i = 0; ok && i < n; i++) {
     size_t cnt = entry_numel(&t[i]);
     if (cnt) ok = write_all(f, t[i].data, cnt * sizeof(float));
   }
-  free(h.p);
+  free(h.s);
   ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
   int err = errno;
   if (fclose(f) != 0 && ok) {

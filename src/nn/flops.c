@@ -6,6 +6,7 @@
 
 #include "core/status.h"
 #include "nn/multipath.h"
+#include "tasks/task.h"
 
 fb_layer_count fb_layer_count_of(const fb_net *net, int i) {
   const fb_node *nd = &net->g.nodes[i];
@@ -101,9 +102,6 @@ static cJSON *bits_json(const fb_net *net, const double *macs) {
   return bits;
 }
 
-static const unsigned all_tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
-static const char *const all_task_names[3] = {"cls", "det", "seg"};
-
 static int print_bits_json(FILE *f, const fb_net *net, const double *macs, fb_status *st) {
   cJSON *root = cJSON_CreateObject();
   fb_count t = fb_net_count(net);
@@ -115,10 +113,10 @@ static int print_bits_json(FILE *f, const fb_net *net, const double *macs, fb_st
   cJSON_AddNumberToObject(root, "params", t.params);
   cJSON_AddNumberToObject(root, "params_all", t.params_all);
   cJSON *tasks = cJSON_AddObjectToObject(root, "tasks");
-  for (int k = 0; k < 3; k++) {
-    if (!(net->tasks & all_tasks[k])) continue;
-    fb_task_cost c = fb_mp_task_cost(net, NULL, all_tasks[k]);
-    cJSON *o = cJSON_AddObjectToObject(tasks, all_task_names[k]);
+  for (int k = 0; fb_task_at(k); k++) {
+    if (!(net->tasks & fb_task_at(k)->id)) continue;
+    fb_task_cost c = fb_mp_task_cost(net, NULL, fb_task_at(k)->id);
+    cJSON *o = cJSON_AddObjectToObject(tasks, fb_task_at(k)->name);
     cJSON_AddNumberToObject(o, "flops", c.macs);
     cJSON_AddNumberToObject(o, "params", c.params);
   }
@@ -144,11 +142,11 @@ int fb_flops_print_bits(FILE *f, const fb_net *net, int json, fb_status *st) {
             m->n_paths, m->n_bits, net->opts.input_size, net->opts.width);
     fprintf(f, "every bit kept, all heads built: %.3f M MACs, %.6f M params (%.6f M trainable)\n",
             t.macs / 1e6, t.params / 1e6, t.params_all / 1e6);
-    for (int k = 0; k < 3; k++) {
-      if (!(net->tasks & all_tasks[k])) continue;
-      fb_task_cost c = fb_mp_task_cost(net, NULL, all_tasks[k]);
+    for (int k = 0; fb_task_at(k); k++) {
+      if (!(net->tasks & fb_task_at(k)->id)) continue;
+      fb_task_cost c = fb_mp_task_cost(net, NULL, fb_task_at(k)->id);
       fprintf(f, "  %s network (trunk it reaches + its head): %.3f M MACs, %.6f M params\n",
-              all_task_names[k], c.macs / 1e6, c.params / 1e6);
+              fb_task_at(k)->name, c.macs / 1e6, c.params / 1e6);
     }
     if (m->n_bits > 0) fprintf(f, "%4s  %-14s %-6s %14s\n", "bit", "name", "kind", "MACs");
     double sum = 0;

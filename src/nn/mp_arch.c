@@ -11,6 +11,7 @@
 
 #include "core/jsonutil.h"
 #include "core/status.h"
+#include "core/strbuf.h"
 #include "nn/arch.h"
 
 enum { MP_MAX_ROWS = 4096 };
@@ -233,113 +234,84 @@ int fb_mp_parse(fb_arch *a, const cJSON *root, fb_status *st) {
 
 /* ---- writer ----------------------------------------------------------- */
 
-typedef struct sbuf {
-  char *s;
-  size_t n, cap;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  va_list ap2;
-  va_copy(ap2, ap);
-  int need = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (b->n + (size_t)need + 1 > b->cap) {
-    b->cap = 2 * (b->n + (size_t)need + 1);
-    b->s = fb_xrealloc(b->s, b->cap);
-  }
-  vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap2);
-  va_end(ap2);
-  b->n += (size_t)need;
-}
-
-static void sb_json_string(sbuf *b, const char *s) {
-  cJSON *str = cJSON_CreateString(s);
-  char *t = cJSON_PrintUnformatted(str);
-  sb_printf(b, "%s", t ? t : "\"\"");
-  free(t);
-  cJSON_Delete(str);
-}
-
-static void sb_row(sbuf *b, const fb_arch_row *r) {
-  sb_printf(b, "[\"%s\", %d, %d, %d", r->op, r->c_out, r->stride, r->repeat);
+static void sb_row(fb_strbuf *b, const fb_arch_row *r) {
+  fb_sb_printf(b, "[\"%s\", %d, %d, %d", r->op, r->c_out, r->stride, r->repeat);
   if (r->e > 0 || r->dw_pad >= 0) {
-    sb_printf(b, ", {");
-    if (r->e > 0) sb_printf(b, "\"e\": %g", r->e);
-    if (r->dw_pad >= 0) sb_printf(b, "%s\"dw_pad\": %d", r->e > 0 ? ", " : "", r->dw_pad);
-    sb_printf(b, "}");
+    fb_sb_printf(b, ", {");
+    if (r->e > 0) fb_sb_printf(b, "\"e\": %g", r->e);
+    if (r->dw_pad >= 0) fb_sb_printf(b, "%s\"dw_pad\": %d", r->e > 0 ? ", " : "", r->dw_pad);
+    fb_sb_printf(b, "}");
   }
-  sb_printf(b, "]");
+  fb_sb_printf(b, "]");
 }
 
-static void sb_rows(sbuf *b, const fb_arch_row *rows, int n, const char *indent) {
-  sb_printf(b, "[");
+static void sb_rows(fb_strbuf *b, const fb_arch_row *rows, int n, const char *indent) {
+  fb_sb_printf(b, "[");
   for (int i = 0; i < n; i++) {
-    sb_printf(b, "%s%s", i ? ",\n" : "", i ? indent : "");
+    fb_sb_printf(b, "%s%s", i ? ",\n" : "", i ? indent : "");
     sb_row(b, &rows[i]);
   }
-  sb_printf(b, "]");
+  fb_sb_printf(b, "]");
 }
 
-static void sb_paths(sbuf *b, const char *task, const int *p, int n) {
-  sb_printf(b, "\"%s\": [", task);
-  for (int k = 0; k < n; k++) sb_printf(b, "%s%d", k ? ", " : "", p[k]);
-  sb_printf(b, "]");
+static void sb_paths(fb_strbuf *b, const char *task, const int *p, int n) {
+  fb_sb_printf(b, "\"%s\": [", task);
+  for (int k = 0; k < n; k++) fb_sb_printf(b, "%s%d", k ? ", " : "", p[k]);
+  fb_sb_printf(b, "]");
 }
 
-static void sb_stage(sbuf *b, const fb_mp *mp, const fb_mp_stage *s) {
-  sb_printf(b, "    {");
+static void sb_stage(fb_strbuf *b, const fb_mp *mp, const fb_mp_stage *s) {
+  fb_sb_printf(b, "    {");
   if (s->has_open) {
-    sb_printf(b, "\"open\": ");
+    fb_sb_printf(b, "\"open\": ");
     sb_row(b, &s->open);
-    sb_printf(b, ",\n     ");
+    fb_sb_printf(b, ",\n     ");
   }
-  sb_printf(b, "\"paths\": [");
+  fb_sb_printf(b, "\"paths\": [");
   for (int p = 0; p < s->n_paths; p++) {
-    sb_printf(b, "%s", p ? ",\n               " : "");
+    fb_sb_printf(b, "%s", p ? ",\n               " : "");
     sb_rows(b, mp->rows + s->first_row[p], s->n_rows[p], "                ");
   }
-  sb_printf(b, "]");
+  fb_sb_printf(b, "]");
   if (s->cross_all) {
-    sb_printf(b, ",\n     \"fusion\": \"all\"");
+    fb_sb_printf(b, ",\n     \"fusion\": \"all\"");
   } else if (s->n_cross > 0) {
-    sb_printf(b, ",\n     \"fusion\": [");
+    fb_sb_printf(b, ",\n     \"fusion\": [");
     for (int k = 0; k < s->n_cross; k++)
-      sb_printf(b, "%s[%d, %d]", k ? ", " : "", s->cross_from[k], s->cross_to[k]);
-    sb_printf(b, "]");
+      fb_sb_printf(b, "%s[%d, %d]", k ? ", " : "", s->cross_from[k], s->cross_to[k]);
+    fb_sb_printf(b, "]");
   }
-  sb_printf(b, "}");
+  fb_sb_printf(b, "}");
 }
 
 char *fb_mp_to_json(const char *name, const char *comment, int input_size, const fb_mp *mp,
                     const char *derived) {
-  sbuf b = {0};
-  sb_printf(&b, "{\n  \"name\": ");
-  sb_json_string(&b, name);
+  fb_strbuf b = {0};
+  fb_sb_printf(&b, "{\n  \"name\": ");
+  fb_sb_json_string(&b, name);
   if (comment) {
-    sb_printf(&b, ",\n  \"comment\": ");
-    sb_json_string(&b, comment);
+    fb_sb_printf(&b, ",\n  \"comment\": ");
+    fb_sb_json_string(&b, comment);
   }
-  if (derived) sb_printf(&b, ",\n  \"derived\": %s", derived);
-  sb_printf(&b, ",\n  \"input_size\": %d,\n", input_size);
-  if (mp->search) sb_printf(&b, "  \"search\": true,\n");
-  sb_printf(&b, "  \"stem\": ");
+  if (derived) fb_sb_printf(&b, ",\n  \"derived\": %s", derived);
+  fb_sb_printf(&b, ",\n  \"input_size\": %d,\n", input_size);
+  if (mp->search) fb_sb_printf(&b, "  \"search\": true,\n");
+  fb_sb_printf(&b, "  \"stem\": ");
   sb_rows(&b, mp->rows, mp->n_stem, "           ");
-  sb_printf(&b, ",\n  \"stages\": [\n");
+  fb_sb_printf(&b, ",\n  \"stages\": [\n");
   for (int i = 0; i < mp->n_stages; i++) {
     sb_stage(&b, mp, &mp->stages[i]);
-    sb_printf(&b, "%s\n", i + 1 < mp->n_stages ? "," : "");
+    fb_sb_printf(&b, "%s\n", i + 1 < mp->n_stages ? "," : "");
   }
-  sb_printf(&b, "  ]");
+  fb_sb_printf(&b, "  ]");
   if (mp->has_head) {
-    sb_printf(&b, ",\n  \"head\": ");
+    fb_sb_printf(&b, ",\n  \"head\": ");
     sb_row(&b, &mp->head);
   }
-  sb_printf(&b, ",\n  \"heads\": {\"cls\": %d, ", mp->cls_path);
+  fb_sb_printf(&b, ",\n  \"heads\": {\"cls\": %d, ", mp->cls_path);
   sb_paths(&b, "det", mp->det_paths, mp->n_det);
-  sb_printf(&b, ", ");
+  fb_sb_printf(&b, ", ");
   sb_paths(&b, "seg", mp->seg_paths, mp->n_seg);
-  sb_printf(&b, "}\n}\n");
+  fb_sb_printf(&b, "}\n}\n");
   return b.s;
 }

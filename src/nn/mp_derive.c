@@ -8,17 +8,11 @@
 #include "core/status.h"
 #include "nn/multipath.h"
 #include "nn/net.h"
+#include "tasks/task.h"
 
 int fb_net_task_roots(const fb_net *net, unsigned task, int *roots) {
-  int n = 0;
-  if (task == FB_TASK_CLS && (net->tasks & FB_TASK_CLS)) roots[n++] = net->loss_node;
-  if (task == FB_TASK_DET && (net->tasks & FB_TASK_DET)) {
-    roots[n++] = net->det.loss_cls;
-    roots[n++] = net->det.loss_box;
-    roots[n++] = net->det.loss_ctr;
-  }
-  if (task == FB_TASK_SEG && (net->tasks & FB_TASK_SEG)) roots[n++] = net->seg.loss;
-  return n;
+  const fb_task_row *r = fb_task_row_of(task);
+  return r && (net->tasks & task) ? r->roots(net, roots) : 0;
 }
 
 /* live[i] for the nodes task needs under mask; returns 0 or -1 (no head). */

@@ -12,10 +12,7 @@
 #include "nn/arch.h"
 #include "nn/blocks.h"
 #include "nn/multipath.h"
-
-const char *fb_task_name(unsigned task) {
-  return task == FB_TASK_CLS ? "cls" : task == FB_TASK_DET ? "det" : task == FB_TASK_SEG ? "seg" : "?";
-}
+#include "tasks/task.h"
 
 fb_build_opts fb_build_opts_default(void) {
   fb_build_opts o;
@@ -272,11 +269,12 @@ int fb_net_plan(fb_net *net, int batch, uint64_t seed, fb_status *st) {
 int fb_net_plan_inference(fb_net *net, int batch, fb_status *st) {
   fb_graph *g = &net->g;
   g->inference_only = 1;
-  const int outs[] = {net->logits_node, net->det.cls, net->det.box, net->det.ctr, net->seg.logits};
-  const int has[] = {net->tasks & FB_TASK_CLS, net->tasks & FB_TASK_DET, net->tasks & FB_TASK_DET,
-                     net->tasks & FB_TASK_DET, net->tasks & FB_TASK_SEG};
-  for (int k = 0; k < 5; k++)
-    if (has[k] && outs[k] >= 0 && outs[k] < g->n) g->nodes[outs[k]].keep_out = 1;
+  for (int t = 0; fb_task_at(t); t++) {
+    int outs[4];
+    const int n = fb_task_at(t)->outputs(net, outs);
+    for (int k = 0; k < n; k++)
+      if (outs[k] >= 0 && outs[k] < g->n) g->nodes[outs[k]].keep_out = 1;
+  }
   return fb_net_plan(net, batch, 0, st);
 }
 

@@ -14,6 +14,7 @@
 #include "nn/multipath.h"
 #include "nn/net.h"
 #include "report/report.h"
+#include "tasks/task.h"
 
 /* Parses DIR/NAME when it exists: *out NULL (and 0) when it does not. */
 static int read_optional_json(const char *dir, const char *name, cJSON **out, fb_status *st) {
@@ -40,8 +41,8 @@ static int num_int(const cJSON *o, const char *key, int lo, int hi, int dflt) {
 }
 
 static unsigned task_bit(const char *name) {
-  return strcmp(name, "cls") == 0 ? FB_TASK_CLS : strcmp(name, "det") == 0 ? FB_TASK_DET
-       : strcmp(name, "seg") == 0 ? FB_TASK_SEG : 0;
+  const fb_task_row *r = fb_task_named(name);
+  return r ? r->id : 0;
 }
 
 /* n_bits probabilities of a JSON array into a new array; NULL when it is

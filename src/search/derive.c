@@ -15,6 +15,7 @@
 #include "nn/arch.h"
 #include "nn/multipath.h"
 #include "nn/net.h"
+#include "tasks/task.h"
 #include "train/mt_trainer.h"
 
 static char *derived_provenance(const fb_net *net, const uint8_t *mask, const uint8_t *kept,
@@ -137,7 +138,7 @@ static int derived_latency(const fb_net *net, const uint8_t *mask, unsigned task
   if (e && lt) {
     r->lat_threads = e->threads;
     r->lat_pred_ms = fb_lat_predict(lt, cost, mask, task);
-    r->lat_target_ms = c->latency_target[task == FB_TASK_CLS ? 0 : task == FB_TASK_DET ? 1 : 2];
+    r->lat_target_ms = c->latency_target[fb_task_slot(task)];
     rc = fb_lat_measure_vs_table(lt, cost, text, o, task, e->threads, 15, &r->lat_meas_ms,
                                  &r->lat_raw_ms, st);
   } else if (e) {

@@ -19,6 +19,7 @@
 #include "nn/net.h"
 #include "search/derive.h"
 #include "search/search.h"
+#include "tasks/task.h"
 
 uint64_t fb_lat_text_hash(const char *s) {
   uint64_t h = 1469598103934665603ULL;
@@ -752,10 +753,8 @@ static int read_int(const cJSON *o, const char *key, double lo, double hi, const
 }
 
 static unsigned task_by_name(const char *s) {
-  static const unsigned all[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
-  for (int i = 0; i < 3; i++)
-    if (strcmp(s, fb_task_name(all[i])) == 0) return all[i];
-  return 0;
+  const fb_task_row *r = fb_task_named(s);
+  return r ? r->id : 0;
 }
 
 static int read_task(const cJSON *tt, const char *path, int k, int i, int E, fb_lat_task *lt,

@@ -23,6 +23,7 @@
 #include "search/archdist.h"
 #include "search/latency.h"
 #include "search/derive.h"
+#include "tasks/task.h"
 #include "train/checkpoint.h"
 #include "train/guard.h"
 #include "train/step.h"
@@ -74,16 +75,9 @@ fb_build_opts fb_search_deploy_opts(const fb_search_cfg *c) {
   return b;
 }
 
-static const unsigned task_order[FB_SEARCH_MAX_TASKS] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
+int fb_search_task_list(unsigned tasks, unsigned *list) { return fb_task_list(tasks, list); }
 
-int fb_search_task_list(unsigned tasks, unsigned *list) {
-  int n = 0;
-  for (int k = 0; k < FB_SEARCH_MAX_TASKS; k++)
-    if (tasks & task_order[k]) list[n++] = task_order[k];
-  return n;
-}
-
-static int task_slot(unsigned task) { return task == FB_TASK_CLS ? 0 : task == FB_TASK_DET ? 1 : 2; }
+static int task_slot(unsigned task) { return fb_task_slot(task); }
 
 typedef struct srch {
   const fb_search_cfg *c;
@@ -209,9 +203,9 @@ static int load_latency(fb_searcher *s, const fb_build_opts *deploy, fb_status *
                      c->latency_table);
   }
   for (int k = 0; k < FB_SEARCH_MAX_TASKS; k++)
-    if (c->latency_target[k] > 0 && !(c->tasks & task_order[k]))
+    if (c->latency_target[k] > 0 && !(c->tasks & fb_task_at(k)->id))
       return fb_fail(st, "--latency-target: %s is not searched (--tasks)",
-                     fb_task_name(task_order[k]));
+                     fb_task_at(k)->name);
   return 0;
 }
 

@@ -18,7 +18,7 @@
 #include "data/proxy.h"
 #include "io/safetensors.h"
 #include "nn/net.h"
-#include "tasks/seg_metrics.h"
+#include "tasks/seg/metrics.h"
 #include "train/checkpoint.h"
 
 fb_label_cfg fb_label_cfg_default(void) {

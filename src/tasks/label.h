@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #include "fbnet.h"
-#include "tasks/coco_eval.h"
+#include "tasks/det/coco_eval.h"
 
 typedef struct fb_label_cfg {
   const char *det_teacher;    /* det teacher weights (.safetensors); NULL: none */

@@ -21,7 +21,7 @@
 #include "data/dataset.h"
 #include "data/formats.h"
 #include "fbnet.h"
-#include "tasks/coco_eval.h"
+#include "tasks/det/coco_eval.h"
 
 struct fb_net;
 

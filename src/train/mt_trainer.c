@@ -16,8 +16,7 @@
 #include "data/labels.h"
 #include "data/loader.h"
 #include "nn/net.h"
-#include "tasks/cls_metrics.h"
-#include "tasks/seg_metrics.h"
+#include "tasks/task.h"
 #include "train/checkpoint.h"
 #include "data/augment.h"
 #include "train/guard.h"
@@ -67,21 +66,10 @@ static void truncate_dataset(fb_mt_dataset *d, int keep) {
 
 int fb_mt_load_split(int task, const char *dir, const char *split, int limit, fb_mt_dataset *d,
                      fb_status *st) {
-  char a[1200], b[1200];
   memset(d, 0, sizeof *d);
-  int rc;
-  char json[64], images[64];
-  snprintf(json, sizeof json, "%s.json", split);
-  snprintf(images, sizeof images, "%s/images", split);
-  if (task == FB_TASK_DET) {
-    rc = fb_path_in(a, sizeof a, dir, json, st) || fb_path_in(b, sizeof b, dir, images, st) ||
-         fb_coco_load(a, b, 3, d, st);
-  } else if (task == FB_TASK_SEG) {
-    rc = fb_path_in(a, sizeof a, dir, split, st) || fb_segset_load(a, 3, d, st);
-  } else {
-    rc = fb_path_in(a, sizeof a, dir, split, st) || fb_imagefolder_load(a, 3, d, st);
-  }
-  if (rc) return -1;
+  const fb_task_row *r = fb_task_row_of((unsigned)task);
+  if (!r) return fb_fail(st, "internal: fb_mt_load_split: task %d is not one task", task);
+  if (r->load_split(dir, split, d, st)) return -1;
   if (d->n == 0) return fb_fail(st, "%s: no %s images", dir, split);
   truncate_dataset(d, limit);
   return 0;
@@ -90,25 +78,19 @@ int fb_mt_load_split(int task, const char *dir, const char *split, int limit, fb
 void fb_mt_build_opts_for_data(int task, const fb_mt_dataset *d, fb_build_opts *b) {
   b->tasks = (unsigned)task;
   b->in_channels = 3;
-  if (task == FB_TASK_CLS) b->num_classes = d->num_classes;
-  if (task == FB_TASK_DET) b->num_cats = d->num_cats;
-  if (task == FB_TASK_SEG) b->num_seg_classes = d->num_seg_classes;
+  const fb_task_row *r = fb_task_row_of((unsigned)task);
+  if (r) r->head_from_data(d, b);
 }
 
 /* Copies the batch images into the network input and, when training, fills
  * every head's targets (evaluation reads predictions only). Items past b->n
  * (a short eval batch) keep stale values. */
 int fb_mt_fill_batch(fb_net *net, const fb_batch *b, int targets, fb_status *st) {
-  fb_graph *g = &net->g;
   size_t per = (size_t)b->c * b->size * b->size;
   memcpy(fb_net_input(net), b->images, (size_t)b->n * per * sizeof(float));
   if (!targets) return 0;
-  if (net->tasks & FB_TASK_CLS) {
-    float *y = fb_net_labels(net);
-    for (int i = 0; i < g->batch; i++) y[i] = i < b->n ? (float)b->labels[i] : -1.0f;
-  }
-  if ((net->tasks & FB_TASK_DET) && fb_fcos_set_targets(g, &net->det, b, st)) return -1;
-  if (net->tasks & FB_TASK_SEG) fb_seg_targets(&net->seg, b, fb_graph_input_data(g, net->seg.tgt));
+  for (int k = 0; fb_task_at(k); k++)
+    if ((net->tasks & fb_task_at(k)->id) && fb_task_at(k)->set_targets(net, b, st)) return -1;
   return 0;
 }
 

@@ -1,5 +1,5 @@
-/* Top-k classification accuracy (see cls_metrics.h). */
-#include "tasks/cls_metrics.h"
+/* Top-k classification accuracy (see metrics.h). */
+#include "tasks/cls/metrics.h"
 
 #include <math.h>
 

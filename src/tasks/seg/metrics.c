@@ -1,5 +1,5 @@
-/* Confusion-matrix segmentation metrics (see seg_metrics.h). */
-#include "tasks/seg_metrics.h"
+/* Confusion-matrix segmentation metrics (see metrics.h). */
+#include "tasks/seg/metrics.h"
 
 #include <math.h>
 #include <stdlib.h>

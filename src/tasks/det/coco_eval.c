@@ -11,7 +11,7 @@
  *   4. means over categories with ground truth.
  * Numbers are doubles computed in the same order as the reference, so the
  * results agree with it to rounding of the final means. */
-#include "tasks/coco_eval.h"
+#include "tasks/det/coco_eval.h"
 
 #include <float.h>
 #include <math.h>

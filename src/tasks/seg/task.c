@@ -1,0 +1,149 @@
+/* The segmentation row of the task table (src/tasks/task.h): the dense head,
+ * PNG mask sets, mIoU and pixel accuracy, predicted masks as PNG files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fileio.h"
+#include "core/status.h"
+#include "data/formats.h"
+#include "data/loader.h"
+#include "nn/net.h"
+#include "tasks/seg/metrics.h"
+#include "tasks/task.h"
+#include "train/evaluate.h"
+
+static int seg_roots(const fb_net *net, int *roots) {
+  if (!(net->tasks & FB_TASK_SEG)) return 0;
+  roots[0] = net->seg.loss;
+  return 1;
+}
+
+static int seg_outputs(const fb_net *net, int *nodes) {
+  if (!(net->tasks & FB_TASK_SEG)) return 0;
+  nodes[0] = net->seg.logits;
+  return 1;
+}
+
+static int seg_set_targets(fb_net *net, const fb_batch *b, fb_status *st) {
+  (void)st;
+  fb_seg_targets(&net->seg, b, fb_graph_input_data(&net->g, net->seg.tgt));
+  return 0;
+}
+
+/* DIR/<split>/images and DIR/<split>/masks */
+static int seg_load_split(const char *dir, const char *split, fb_mt_dataset *d, fb_status *st) {
+  char path[1200];
+  return fb_path_in(path, sizeof path, dir, split, st) || fb_segset_load(path, 3, d, st) ? -1 : 0;
+}
+
+static void seg_head_from_data(const fb_mt_dataset *d, fb_build_opts *o) {
+  o->num_seg_classes = d->num_seg_classes;
+}
+
+/* any image has a mask */
+static int seg_has_labels(const fb_mt_dataset *d) {
+  for (int i = 0; i < d->n; i++)
+    if (d->s[i].mask) return 1;
+  return 0;
+}
+
+/* ---- evaluation ----------------------------------------------------------- */
+
+static int seg_eval_open(fb_task_eval *e, const fb_net *net, fb_status *st) {
+  fb_confmat *cm = e->state = fb_xcalloc(1, sizeof *cm);
+  if (e->o->pred_dir) {
+    char *masks = fb_path_join(e->o->pred_dir, "masks");
+    const int rc = fb_mkdir_p(masks, st);
+    free(masks);
+    if (rc) return -1;
+  }
+  return fb_confmat_init(cm, net->seg.cfg.num_classes, st);
+}
+
+/* OUT/masks/<file relative to the root, extension .png>, parents created. */
+static int write_mask_pred(const char *pred_dir, const fb_mt_dataset *d, const fb_sample *s,
+                           const uint8_t *pred, int S, const fb_batch *b, int i, fb_status *st) {
+  uint8_t *m = fb_batch_mask_to_orig(b, i, pred, S, s->h, s->w);
+  const char *rel = fb_sample_relname(d, s);
+  const size_t n = strlen(pred_dir) + strlen(rel) + 16;
+  char *path = fb_xmalloc(n);
+  snprintf(path, n, "%s/masks/%s", pred_dir, rel);
+  char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+  if (dot && dot > slash) *dot = 0;
+  strcat(path, ".png");
+  slash = strrchr(path, '/');
+  *slash = 0;
+  int rc = fb_mkdir_p(path, st);
+  *slash = '/';
+  if (rc == 0) rc = fb_mask_write(path, m, s->h, s->w, st);
+  free(path);
+  free(m);
+  return rc;
+}
+
+static int seg_eval_batch(fb_task_eval *e, fb_net *net, const fb_batch *b, fb_status *st) {
+  const int S = b->size, K = net->seg.cfg.num_classes;
+  const float *logits = fb_graph_output(&net->g, net->seg.logits);
+  for (int i = 0; b->masks && i < b->n; i++) {
+    const uint8_t *gt = b->masks + (size_t)i * S * S;
+    if (fb_confmat_add_logits(e->state, gt, logits + (size_t)i * K * S * S, S, S, st)) return -1;
+  }
+  if (!e->o->pred_dir) return 0;
+  uint8_t *pred = fb_xmalloc((size_t)S * S);
+  int rc = 0;
+  for (int i = 0; rc == 0 && i < b->n; i++) {
+    fb_seg_predict(&net->seg, logits, i, S, pred);
+    rc = write_mask_pred(e->o->pred_dir, e->d, &e->d->s[b->index[i]], pred, S, b, i, st);
+  }
+  free(pred);
+  return rc;
+}
+
+static int seg_eval_finish(fb_task_eval *e, fb_mt_metrics *m, fb_status *st) {
+  (void)st;
+  if (!e->labelled) return 0;
+  const fb_confmat *cm = e->state;
+  m->seg_classes = cm->k;
+  fb_seg_scores s = fb_confmat_scores(cm, m->class_iou);
+  m->miou = s.miou;
+  m->pixel_acc = s.pixel_acc;
+  return 0;
+}
+
+static void seg_eval_free(fb_task_eval *e) {
+  if (e->state) fb_confmat_free(e->state);
+  free(e->state);
+  e->state = NULL;
+}
+
+static double seg_headline(const fb_mt_metrics *m) { return m->miou; }
+
+static int seg_metrics_json(const fb_mt_metrics *m, char *buf, size_t n) {
+  size_t k = 0;
+#define PUT(...) k += (size_t)snprintf(buf + (k < n ? k : n), k < n ? n - k : 0, __VA_ARGS__)
+  PUT(", \"mIoU\": %.5f, \"pixel_acc\": %.5f, \"class_iou\": [", m->miou, m->pixel_acc);
+  for (int c = 0; c < m->seg_classes; c++) PUT("%s%.4f", c ? ", " : "", m->class_iou[c]);
+  PUT("]");
+#undef PUT
+  return (int)k;
+}
+
+const fb_task_row fb_task_seg_row = {
+    .id = FB_TASK_SEG,
+    .name = "seg",
+    .title = "segmentation",
+    .metric = "mIoU",
+    .roots = seg_roots,
+    .outputs = seg_outputs,
+    .set_targets = seg_set_targets,
+    .load_split = seg_load_split,
+    .head_from_data = seg_head_from_data,
+    .has_labels = seg_has_labels,
+    .eval_open = seg_eval_open,
+    .eval_batch = seg_eval_batch,
+    .eval_finish = seg_eval_finish,
+    .eval_free = seg_eval_free,
+    .headline = seg_headline,
+    .metrics_json = seg_metrics_json,
+};
