@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+#include "core/strbuf.h"
 #include "data/batch.h"
 #include "data/dataset.h"
 #include "fbnet.h"
@@ -56,9 +57,8 @@ typedef struct fb_task_row {
   int (*eval_finish)(fb_task_eval *e, struct fb_mt_metrics *m, fb_status *st);
   void (*eval_free)(fb_task_eval *e);
   double (*headline)(const struct fb_mt_metrics *m);
-  /* appends its metrics as JSON members (", \"top1\": 0.5, ...") to buf;
-   * returns what snprintf would */
-  int (*metrics_json)(const struct fb_mt_metrics *m, char *buf, size_t n);
+  /* appends its metrics as JSON members (", \"top1\": 0.5, ...") */
+  void (*metrics_json)(const struct fb_mt_metrics *m, fb_strbuf *b);
 } fb_task_row;
 
 /* The rows in slot order; NULL past the end. */

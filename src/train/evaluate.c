@@ -92,12 +92,11 @@ const char *fb_mt_headline_name(int task) {
 
 void fb_mt_metrics_json(const fb_mt_metrics *m, char *buf, size_t n) {
   const fb_task_row *r = fb_task_row_of((unsigned)m->task);
-  size_t k = (size_t)snprintf(buf, n, "{\"task\": \"%s\", \"images\": %d", fb_task_name(m->task),
-                              m->images);
-  if (!m->labelled) {
-    if (k < n) snprintf(buf + k, n - k, ", \"labelled\": false}");
-    return;
-  }
-  if (r && k < n) k += (size_t)r->metrics_json(m, buf + k, n - k);
-  if (k < n) snprintf(buf + k, n - k, "}");
+  fb_strbuf b = {0};
+  fb_sb_printf(&b, "{\"task\": \"%s\", \"images\": %d", fb_task_name(m->task), m->images);
+  if (!m->labelled) fb_sb_puts(&b, ", \"labelled\": false");
+  else if (r) r->metrics_json(m, &b);
+  fb_sb_puts(&b, "}");
+  snprintf(buf, n, "%s", b.s);
+  fb_sb_free(&b);
 }

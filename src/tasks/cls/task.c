@@ -191,8 +191,8 @@ static void cls_eval_free(fb_task_eval *e) {
 
 static double cls_headline(const fb_mt_metrics *m) { return m->top1; }
 
-static int cls_metrics_json(const fb_mt_metrics *m, char *buf, size_t n) {
-  return snprintf(buf, n, ", \"top1\": %.5f, \"top5\": %.5f", m->top1, m->top5);
+static void cls_metrics_json(const fb_mt_metrics *m, fb_strbuf *b) {
+  fb_sb_printf(b, ", \"top1\": %.5f, \"top5\": %.5f", m->top1, m->top5);
 }
 
 const fb_task_row fb_task_cls_row = {

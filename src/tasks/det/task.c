@@ -169,17 +169,14 @@ static void det_eval_free(fb_task_eval *e) {
 
 static double det_headline(const fb_mt_metrics *m) { return m->coco[0]; }
 
-static int det_metrics_json(const fb_mt_metrics *m, char *buf, size_t n) {
-  size_t k = 0;
-#define PUT(...) k += (size_t)snprintf(buf + (k < n ? k : n), k < n ? n - k : 0, __VA_ARGS__)
-  for (int i = 0; i < FB_COCO_NSTATS; i++) PUT(", \"%s\": %.5f", fb_coco_stat_names[i], m->coco[i]);
-  PUT(", \"AP_class_agnostic\": %.5f, \"AP50_class_agnostic\": %.5f", m->coco_agnostic[0],
-      m->coco_agnostic[1]);
-  PUT(", \"category_ap\": [");
-  for (int c = 0; c < m->det_cats; c++) PUT("%s%.4f", c ? ", " : "", m->cat_ap[c]);
-  PUT("]");
-#undef PUT
-  return (int)k;
+static void det_metrics_json(const fb_mt_metrics *m, fb_strbuf *b) {
+  for (int i = 0; i < FB_COCO_NSTATS; i++)
+    fb_sb_printf(b, ", \"%s\": %.5f", fb_coco_stat_names[i], m->coco[i]);
+  fb_sb_printf(b, ", \"AP_class_agnostic\": %.5f, \"AP50_class_agnostic\": %.5f",
+               m->coco_agnostic[0], m->coco_agnostic[1]);
+  fb_sb_puts(b, ", \"category_ap\": [");
+  for (int c = 0; c < m->det_cats; c++) fb_sb_printf(b, "%s%.4f", c ? ", " : "", m->cat_ap[c]);
+  fb_sb_puts(b, "]");
 }
 
 const fb_task_row fb_task_det_row = {

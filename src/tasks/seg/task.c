@@ -119,14 +119,11 @@ static void seg_eval_free(fb_task_eval *e) {
 
 static double seg_headline(const fb_mt_metrics *m) { return m->miou; }
 
-static int seg_metrics_json(const fb_mt_metrics *m, char *buf, size_t n) {
-  size_t k = 0;
-#define PUT(...) k += (size_t)snprintf(buf + (k < n ? k : n), k < n ? n - k : 0, __VA_ARGS__)
-  PUT(", \"mIoU\": %.5f, \"pixel_acc\": %.5f, \"class_iou\": [", m->miou, m->pixel_acc);
-  for (int c = 0; c < m->seg_classes; c++) PUT("%s%.4f", c ? ", " : "", m->class_iou[c]);
-  PUT("]");
-#undef PUT
-  return (int)k;
+static void seg_metrics_json(const fb_mt_metrics *m, fb_strbuf *b) {
+  fb_sb_printf(b, ", \"mIoU\": %.5f, \"pixel_acc\": %.5f, \"class_iou\": [", m->miou, m->pixel_acc);
+  for (int c = 0; c < m->seg_classes; c++)
+    fb_sb_printf(b, "%s%.4f", c ? ", " : "", m->class_iou[c]);
+  fb_sb_puts(b, "]");
 }
 
 const fb_task_row fb_task_seg_row = {
