@@ -50,6 +50,7 @@ typedef struct fb_logger {
 
 /* Task heads a network carries (bit mask). */
 enum { FB_TASK_CLS = 1, FB_TASK_DET = 2, FB_TASK_SEG = 4 };
+enum { FB_TASKS_MAX = 3 }; /* tasks fbnet knows (src/tasks/task.h) */
 /* "cls", "det" or "seg" for one FB_TASK_* value ("?" otherwise). */
 const char *fb_task_name(unsigned task);
 

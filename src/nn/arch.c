@@ -14,6 +14,7 @@
 #include "core/status.h"
 #include "nn/blocks.h"
 #include "nn/builtin_archs.h"
+#include "tasks/task.h"
 
 enum { ARCH_MAX_BYTES = 16 << 20, ARCH_MAX_ROWS = 4096 };
 
@@ -151,13 +152,11 @@ static int parse_heads(fb_arch *a, const cJSON *heads, fb_status *st) {
     return fb_fail(st, "%s: \"heads\" must be an object like {\"det\": [\"stage3\", ...]}",
                    a->path);
   for (const cJSON *kv = heads->child; kv; kv = kv->next) {
-    fb_arch_taps *t = strcmp(kv->string, "det") == 0   ? &a->det_from
-                      : strcmp(kv->string, "seg") == 0 ? &a->seg_from
-                                                       : NULL;
-    if (!t)
+    const fb_task_row *r = fb_task_named(kv->string);
+    if (!r || r->n_strides == 0)
       return fb_fail(st, "%s: heads: unknown task \"%s\" (known: det, seg; the classifier "
                      "always follows the last stage)", a->path, kv->string);
-    if (parse_taps(kv, t, a->path, kv->string, st)) return -1;
+    if (parse_taps(kv, &a->head_from[fb_task_slot(r->id)], a->path, kv->string, st)) return -1;
   }
   return 0;
 }
@@ -205,9 +204,9 @@ static int parse_top(fb_arch *a, const cJSON *root, fb_status *st) {
   int cap = 0, bi = 0;
   for (const cJSON *blk = blocks->child; blk; blk = blk->next, bi++)
     if (parse_stage(a, blk, bi, &cap, st) != 0) return -1;
-  if (heads && (parse_heads(a, heads, st) || check_heads(a, &a->det_from, "det", st) ||
-                check_heads(a, &a->seg_from, "seg", st)))
-    return -1;
+  if (heads && parse_heads(a, heads, st)) return -1;
+  for (int k = 0; fb_task_at(k); k++)
+    if (check_heads(a, &a->head_from[k], fb_task_at(k)->name, st)) return -1;
   return 0;
 }
 

@@ -53,9 +53,8 @@ typedef struct fb_mp {
   fb_mp_stage stages[FB_MP_MAX_STAGES];
   int has_head;    /* classification head row (ir_pool_hs) */
   fb_arch_row head;
-  int cls_path;    /* path read by the classification head */
-  int n_det, det_paths[FB_MP_MAX_PATHS]; /* paths read by the detection head */
-  int n_seg, seg_paths[FB_MP_MAX_PATHS]; /* paths read by the segmentation head */
+  /* by task slot (src/tasks/task.h): the last stage's paths its head reads */
+  int n_head_paths[FB_TASKS_MAX], head_paths[FB_TASKS_MAX][FB_MP_MAX_PATHS];
 } fb_mp;
 
 struct fb_arch {
@@ -64,7 +63,7 @@ struct fb_arch {
   int input_size; /* the resolution the file was designed for */
   fb_arch_row *rows;
   int n_rows;
-  fb_arch_taps det_from, seg_from;
+  fb_arch_taps head_from[FB_TASKS_MAX]; /* by task slot: named stages a dense head reads */
   char *text; /* the JSON text it was parsed from (owned): saved with weights */
   fb_mp *mp;  /* multi-path network (then rows/n_rows are unused); NULL for a chain */
 };

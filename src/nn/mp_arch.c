@@ -13,6 +13,7 @@
 #include "core/status.h"
 #include "core/strbuf.h"
 #include "nn/arch.h"
+#include "tasks/task.h"
 
 enum { MP_MAX_ROWS = 4096 };
 
@@ -151,29 +152,34 @@ static int parse_path_list(const fb_arch *a, const cJSON *v, const char *task, i
   return 0;
 }
 
-/* Defaults: cls reads the last path, det the last three, seg all of them. */
+/* Each task's default paths (its row's default_paths: the last ones, or all),
+ * then what "heads" says: {"cls": 3, "det": [1, 2, 3], ...}. */
 static int parse_mp_heads(fb_arch *a, const cJSON *heads, fb_status *st) {
   fb_mp *mp = a->mp;
   const int np = mp->stages[mp->n_stages - 1].n_paths;
-  mp->cls_path = np - 1;
-  mp->n_det = np < 3 ? np : 3;
-  for (int k = 0; k < mp->n_det; k++) mp->det_paths[k] = np - mp->n_det + k;
-  mp->n_seg = np;
-  for (int k = 0; k < np; k++) mp->seg_paths[k] = k;
+  for (int t = 0; fb_task_at(t); t++) {
+    const int want = fb_task_at(t)->default_paths;
+    const int n = want > 0 && want < np ? want : np;
+    mp->n_head_paths[t] = n;
+    for (int k = 0; k < n; k++) mp->head_paths[t][k] = np - n + k;
+  }
   if (!heads) return 0;
   if (!cJSON_IsObject(heads))
     return fb_fail(st, "%s: \"heads\" must be an object like {\"cls\": 3, \"det\": [1, 2, 3]}",
                    a->path);
   for (const cJSON *kv = heads->child; kv; kv = kv->next) {
-    if (strcmp(kv->string, "cls") == 0) {
-      if (parse_path_index(a, kv, np, "heads.cls", &mp->cls_path, st)) return -1;
-    } else if (strcmp(kv->string, "det") == 0) {
-      if (parse_path_list(a, kv, "det", np, mp->det_paths, &mp->n_det, st)) return -1;
-    } else if (strcmp(kv->string, "seg") == 0) {
-      if (parse_path_list(a, kv, "seg", np, mp->seg_paths, &mp->n_seg, st)) return -1;
-    } else {
+    const fb_task_row *r = fb_task_named(kv->string);
+    if (!r)
       return fb_fail(st, "%s: heads: unknown task \"%s\" (known: cls, det, seg)", a->path,
                      kv->string);
+    const int t = fb_task_slot(r->id);
+    char where[64];
+    snprintf(where, sizeof where, "heads.%s", r->name);
+    if (r->one_path) {
+      mp->n_head_paths[t] = 1;
+      if (parse_path_index(a, kv, np, where, &mp->head_paths[t][0], st)) return -1;
+    } else if (parse_path_list(a, kv, r->name, np, mp->head_paths[t], &mp->n_head_paths[t], st)) {
+      return -1;
     }
   }
   return 0;
@@ -254,10 +260,22 @@ static void sb_rows(fb_strbuf *b, const fb_arch_row *rows, int n, const char *in
   fb_sb_printf(b, "]");
 }
 
-static void sb_paths(fb_strbuf *b, const char *task, const int *p, int n) {
-  fb_sb_printf(b, "\"%s\": [", task);
-  for (int k = 0; k < n; k++) fb_sb_printf(b, "%s%d", k ? ", " : "", p[k]);
-  fb_sb_printf(b, "]");
+/* "heads": every task's paths, one index for a row with one_path */
+static void sb_heads(fb_strbuf *b, const fb_mp *mp) {
+  fb_sb_puts(b, ",\n  \"heads\": {");
+  for (int t = 0; fb_task_at(t); t++) {
+    const fb_task_row *r = fb_task_at(t);
+    fb_sb_printf(b, "%s\"%s\": ", t ? ", " : "", r->name);
+    if (r->one_path) {
+      fb_sb_printf(b, "%d", mp->head_paths[t][0]);
+      continue;
+    }
+    fb_sb_puts(b, "[");
+    for (int k = 0; k < mp->n_head_paths[t]; k++)
+      fb_sb_printf(b, "%s%d", k ? ", " : "", mp->head_paths[t][k]);
+    fb_sb_puts(b, "]");
+  }
+  fb_sb_puts(b, "}");
 }
 
 static void sb_stage(fb_strbuf *b, const fb_mp *mp, const fb_mp_stage *s) {
@@ -308,10 +326,7 @@ char *fb_mp_to_json(const char *name, const char *comment, int input_size, const
     fb_sb_printf(&b, ",\n  \"head\": ");
     sb_row(&b, &mp->head);
   }
-  fb_sb_printf(&b, ",\n  \"heads\": {\"cls\": %d, ", mp->cls_path);
-  sb_paths(&b, "det", mp->det_paths, mp->n_det);
-  fb_sb_printf(&b, ", ");
-  sb_paths(&b, "seg", mp->seg_paths, mp->n_seg);
-  fb_sb_printf(&b, "}\n}\n");
+  sb_heads(&b, mp);
+  fb_sb_puts(&b, "\n}\n");
   return b.s;
 }

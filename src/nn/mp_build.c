@@ -10,6 +10,7 @@
 #include "nn/flops.h"
 #include "nn/multipath.h"
 #include "nn/net.h"
+#include "tasks/task.h"
 #include "ops/op.h"
 
 typedef struct mp_builder {
@@ -196,39 +197,38 @@ static int add_stage(mp_builder *b, int si, int stem_out, int *cur, fb_status *s
   return add_fusion(b, si, cur, st);
 }
 
+/* The optional "head" row (ir_pool_hs) on the classifier's path. */
+static int add_cls_block(mp_builder *b, int x, fb_status *st) {
+  const fb_net *net = b->net;
+  const fb_mp *mp = &b->m->arch;
+  fb_block_spec spec;
+  memset(&spec, 0, sizeof spec);
+  snprintf(spec.op, sizeof spec.op, "%s", mp->head.op);
+  spec.c_out = fb_div8(mp->head.c_out * net->opts.width);
+  spec.stride = 1;
+  spec.expansion = mp->head.e;
+  spec.dw_pad = -1;
+  return fb_block_add(&b->net->g, &spec, x, "head.0", st);
+}
+
+/* Every task's head (task rows) on the outputs of its paths. */
 static int add_heads(mp_builder *b, fb_status *st) {
   fb_net *net = b->net;
   const fb_mp *mp = &b->m->arch;
   const int *out = b->m->path_out;
   const int S = net->opts.input_size;
-  if (net->tasks & FB_TASK_CLS) {
-    int x = out[mp->cls_path];
-    if (mp->has_head) {
-      fb_block_spec spec;
-      memset(&spec, 0, sizeof spec);
-      snprintf(spec.op, sizeof spec.op, "%s", mp->head.op);
-      spec.c_out = fb_div8(mp->head.c_out * net->opts.width);
-      spec.stride = 1;
-      spec.expansion = mp->head.e;
-      spec.dw_pad = -1;
-      if ((x = fb_block_add(&net->g, &spec, x, "head.0", st)) < 0) return -1;
-    }
-    if (fb_net_add_cls_head(net, x, st)) return -1;
-  }
-  int feat[FB_MP_MAX_PATHS], strides[FB_MP_MAX_PATHS];
-  if (net->tasks & FB_TASK_DET) {
-    for (int k = 0; k < mp->n_det; k++) {
-      feat[k] = out[mp->det_paths[k]];
+  for (int t = 0; fb_task_at(t); t++) {
+    const fb_task_row *r = fb_task_at(t);
+    if (!(net->tasks & r->id)) continue;
+    int feat[FB_MP_MAX_PATHS], strides[FB_MP_MAX_PATHS];
+    const int n = mp->n_head_paths[t];
+    for (int k = 0; k < n; k++) {
+      feat[k] = out[mp->head_paths[t][k]];
       strides[k] = S / net->g.nodes[feat[k]].args.out.h;
     }
-    if (fb_net_add_det_head(net, feat, strides, mp->n_det, st)) return -1;
-  }
-  if (net->tasks & FB_TASK_SEG) {
-    for (int k = 0; k < mp->n_seg; k++) {
-      feat[k] = out[mp->seg_paths[k]];
-      strides[k] = S / net->g.nodes[feat[k]].args.out.h;
-    }
-    if (fb_net_add_seg_head(net, feat, strides, mp->n_seg, st)) return -1;
+    if (r->id == FB_TASK_CLS && mp->has_head && (feat[0] = add_cls_block(b, feat[0], st)) < 0)
+      return -1;
+    if (r->add_head(net, feat, strides, n, st)) return -1;
   }
   return 0;
 }

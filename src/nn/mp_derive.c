@@ -146,14 +146,13 @@ int fb_mp_derive(const fb_net *net, const uint8_t *mask, unsigned task, uint8_t 
     }
   }
   const int np = live_paths;
-  out->cls_path = src->cls_path < np ? src->cls_path : np - 1;
-  out->n_det = out->n_seg = 0;
-  for (int k = 0; k < src->n_det; k++)
-    if (src->det_paths[k] < np) out->det_paths[out->n_det++] = src->det_paths[k];
-  for (int k = 0; k < src->n_seg; k++)
-    if (src->seg_paths[k] < np) out->seg_paths[out->n_seg++] = src->seg_paths[k];
-  if (out->n_det == 0) out->det_paths[out->n_det++] = np - 1;
-  if (out->n_seg == 0) out->seg_paths[out->n_seg++] = np - 1;
+  for (int t = 0; t < FB_TASKS_MAX; t++) { /* heads keep their live paths, else the last */
+    int n = 0;
+    for (int k = 0; k < src->n_head_paths[t]; k++)
+      if (src->head_paths[t][k] < np) out->head_paths[t][n++] = src->head_paths[t][k];
+    if (n == 0) out->head_paths[t][n++] = np - 1;
+    out->n_head_paths[t] = n;
+  }
   return 0;
 }
 

@@ -137,55 +137,20 @@ static int pick_taps(const fb_net *net, const trunk_taps *t, const fb_arch_taps 
   return n_want;
 }
 
-int fb_net_add_cls_head(fb_net *net, int x, fb_status *st) {
-  fb_graph *g = &net->g;
-  fb_op_attr a = fb_attr_default();
-  const fb_shape s = g->nodes[x].args.out;
-  if (s.h != 1 || s.w != 1) { /* an arch without ir_pool_hs: pool before the classifier */
-    if ((x = fb_graph_add(g, "gap", "pool", &x, 1, &a, 0, st)) < 0) return -1;
+/* Every task's head (task rows): the classifier after the last block, a
+ * dense head on the stages its arch names or at the strides it wants. */
+static int add_heads(fb_net *net, const trunk_taps *t, int last, fb_status *st) {
+  for (int k = 0; fb_task_at(k); k++) {
+    const fb_task_row *r = fb_task_at(k);
+    if (!(net->tasks & r->id)) continue;
+    int feat[FB_ARCH_MAX_TAPS] = {last}, strides[FB_ARCH_MAX_TAPS] = {0}, n = 1;
+    if (r->n_strides > 0 &&
+        (n = pick_taps(net, t, &t->arch->head_from[k], r->strides, r->n_strides, feat, strides,
+                       r->name, st)) < 0)
+      return -1;
+    if (r->add_head(net, feat, strides, n, st)) return -1;
   }
-  net->label_node = fb_graph_input(g, "label", 1, 1, 1);
-  a.c_out = net->opts.num_classes;
-  a.has_bias = 1;
-  if ((x = fb_graph_add(g, "linear", "classifier", &x, 1, &a, 0, st)) < 0) return -1;
-  net->logits_node = x;
-  a = fb_attr_default();
-  a.label_smoothing = 0.0f; /* the trainer sets it on net->loss_node */
-  int in[2] = {net->logits_node, net->label_node};
-  if ((x = fb_graph_add(g, "softmax_ce", "loss", in, 2, &a, 0, st)) < 0) return -1;
-  net->loss_node = x;
-  g->nodes[x].loss_weight = 1.0f;
   return 0;
-}
-
-static int add_det_head(fb_net *net, const trunk_taps *t, fb_status *st) {
-  static const int want[3] = {8, 16, 32};
-  int feat[FB_ARCH_MAX_TAPS], strides[FB_ARCH_MAX_TAPS];
-  int n = pick_taps(net, t, &t->arch->det_from, want, 3, feat, strides, "det", st);
-  if (n < 0) return -1;
-  return fb_net_add_det_head(net, feat, strides, n, st);
-}
-
-int fb_net_add_det_head(fb_net *net, const int *feat, const int *strides, int n, fb_status *st) {
-  fb_fcos_cfg cfg = fb_fcos_cfg_default(net->opts.num_cats);
-  if (net->opts.det_width > 0) cfg.width = net->opts.det_width;
-  if (net->opts.det_depth != 0) cfg.tower_depth = net->opts.det_depth < 0 ? 0 : net->opts.det_depth;
-  return fb_fcos_build(&net->g, &net->det, &cfg, feat, strides, n, st);
-}
-
-static int add_seg_head(fb_net *net, const trunk_taps *t, fb_status *st) {
-  static const int want[4] = {4, 8, 16, 32};
-  int feat[FB_ARCH_MAX_TAPS], strides[FB_ARCH_MAX_TAPS];
-  int n = pick_taps(net, t, &t->arch->seg_from, want, 4, feat, strides, "seg", st);
-  if (n < 0) return -1;
-  return fb_net_add_seg_head(net, feat, strides, n, st);
-}
-
-int fb_net_add_seg_head(fb_net *net, const int *feat, const int *strides, int n, fb_status *st) {
-  fb_seg_cfg cfg = fb_seg_cfg_default();
-  cfg.num_classes = net->opts.num_seg_classes;
-  if (net->opts.seg_width > 0) cfg.width = net->opts.seg_width;
-  return fb_seg_build(&net->g, &net->seg, &cfg, feat, strides, n, net->opts.input_size, st);
 }
 
 fb_net *fb_net_build(const fb_arch *arch, const fb_build_opts *opts, uint64_t seed, fb_status *st) {
@@ -217,9 +182,7 @@ fb_net *fb_net_build(const fb_arch *arch, const fb_build_opts *opts, uint64_t se
   for (int i = 0; i < arch->n_rows; i++) taps.stage_last[i] = -1;
   int x = add_rows(net, arch, &taps, st);
   int rc = x < 0 ? -1 : 0;
-  if (rc == 0 && (net->tasks & FB_TASK_CLS)) rc = fb_net_add_cls_head(net, x, st);
-  if (rc == 0 && (net->tasks & FB_TASK_DET)) rc = add_det_head(net, &taps, st);
-  if (rc == 0 && (net->tasks & FB_TASK_SEG)) rc = add_seg_head(net, &taps, st);
+  if (rc == 0) rc = add_heads(net, &taps, x, st);
   free(taps.stage_last);
   if (rc) goto fail;
   /* parameters are allocated by the first fb_net_plan (so heads can still be

@@ -26,13 +26,6 @@ struct fb_net {
   struct fb_mp_net *mp; /* multi-path nets: elements and bits (src/nn/multipath.h) */
 };
 
-/* Head builders shared by the chain and multi-path builders: the classifier
- * (+ loss) after node x; FCOS and segmentation heads on feature nodes at the
- * given strides. */
-int fb_net_add_cls_head(fb_net *net, int x, fb_status *st);
-int fb_net_add_det_head(fb_net *net, const int *feat, const int *strides, int n, fb_status *st);
-int fb_net_add_seg_head(fb_net *net, const int *feat, const int *strides, int n, fb_status *st);
-
 /* Allocates activations for this batch size; the first call also allocates
  * the parameters and initialises them from the build seed (`seed` is
  * unused and kept for API stability). */

@@ -13,6 +13,7 @@
 #include "nn/net.h"
 #include "report/report.h"
 #include "report/svg.h"
+#include "tasks/task.h"
 
 enum { CW = 20, GAP = 4, BH = 16, ROW = 34, TOP = 44, LEFT = 62, XSTEP = 8 };
 
@@ -128,10 +129,9 @@ static void background(FILE *f, const fb_mp_net *m, const layout *L) {
 
 /* The head of one task: a box right of the last stage, fed by its paths. */
 static void head(FILE *f, const fb_mp_net *m, const layout *L, unsigned task) {
-  int paths[FB_MP_MAX_PATHS], n = 0;
-  if (task == FB_TASK_CLS) paths[n++] = m->arch.cls_path;
-  for (int k = 0; task == FB_TASK_DET && k < m->arch.n_det; k++) paths[n++] = m->arch.det_paths[k];
-  for (int k = 0; task == FB_TASK_SEG && k < m->arch.n_seg; k++) paths[n++] = m->arch.seg_paths[k];
+  const int t = fb_task_slot(task);
+  const int n = t >= 0 ? m->arch.n_head_paths[t] : 0;
+  const int *paths = t >= 0 ? m->arch.head_paths[t] : NULL;
   const double hx = L->width + 24, hy = row_y(0), hh = (m->n_paths - 1) * ROW + BH;
   for (int k = 0; k < n; k++)
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#555\"/>",

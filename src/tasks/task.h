@@ -21,8 +21,6 @@ struct fb_net;
 struct fb_eval_opts;
 struct fb_mt_metrics;
 
-enum { FB_TASKS_MAX = 3 }; /* rows of the table */
-
 /* One evaluation of one task: what every task's evaluation hooks share, and
  * the task's own state (counts, detections, a confusion matrix...). */
 typedef struct fb_task_eval {
@@ -37,6 +35,15 @@ typedef struct fb_task_row {
   const char *name;   /* "cls": the CLI's --tasks, file and JSON keys */
   const char *title;  /* "classification" */
   const char *metric; /* its headline metric: "top-1" */
+
+  /* where its head reads the backbone: a chain arch at these strides
+   * (n_strides 0: the classifier after the last block); a multi-path arch on
+   * `default_paths` paths of the last stage (the last ones; 0: all),
+   * one_path: exactly one, written as an index in the arch file ("cls": 3) */
+  int n_strides, strides[4];
+  int default_paths, one_path;
+  /* adds the head on feature nodes feat (n, at the given strides) */
+  int (*add_head)(struct fb_net *net, const int *feat, const int *strides, int n, fb_status *st);
 
   /* the head in a built network */
   int (*roots)(const struct fb_net *net, int *roots);  /* its loss nodes (<= 4) */

@@ -11,9 +11,35 @@
 #include "core/strbuf.h"
 #include "data/formats.h"
 #include "nn/net.h"
+#include "ops/op.h"
 #include "tasks/cls/metrics.h"
 #include "tasks/task.h"
 #include "train/evaluate.h"
+
+/* A global pool when the backbone does not end in one, the linear
+ * classifier, softmax cross-entropy against the label input. */
+static int cls_add_head(fb_net *net, const int *feat, const int *strides, int n, fb_status *st) {
+  (void)strides, (void)n;
+  fb_graph *g = &net->g;
+  int x = feat[0];
+  fb_op_attr a = fb_attr_default();
+  const fb_shape s = g->nodes[x].args.out;
+  if (s.h != 1 || s.w != 1) { /* an arch without ir_pool_hs: pool before the classifier */
+    if ((x = fb_graph_add(g, "gap", "pool", &x, 1, &a, 0, st)) < 0) return -1;
+  }
+  net->label_node = fb_graph_input(g, "label", 1, 1, 1);
+  a.c_out = net->opts.num_classes;
+  a.has_bias = 1;
+  if ((x = fb_graph_add(g, "linear", "classifier", &x, 1, &a, 0, st)) < 0) return -1;
+  net->logits_node = x;
+  a = fb_attr_default();
+  a.label_smoothing = 0.0f; /* the trainer sets it on net->loss_node */
+  int in[2] = {net->logits_node, net->label_node};
+  if ((x = fb_graph_add(g, "softmax_ce", "loss", in, 2, &a, 0, st)) < 0) return -1;
+  net->loss_node = x;
+  g->nodes[x].loss_weight = 1.0f;
+  return 0;
+}
 
 static int cls_roots(const fb_net *net, int *roots) {
   if (!(net->tasks & FB_TASK_CLS) || net->loss_node < 0) return 0;
@@ -200,6 +226,10 @@ const fb_task_row fb_task_cls_row = {
     .name = "cls",
     .title = "classification",
     .metric = "top-1",
+    .n_strides = 0,
+    .default_paths = 1,
+    .one_path = 1,
+    .add_head = cls_add_head,
     .roots = cls_roots,
     .outputs = cls_outputs,
     .set_targets = cls_set_targets,

@@ -13,6 +13,14 @@
 #include "tasks/task.h"
 #include "train/evaluate.h"
 
+/* The FCOS head (fcos.h): laterals, towers shared across levels. */
+static int det_add_head(fb_net *net, const int *feat, const int *strides, int n, fb_status *st) {
+  fb_fcos_cfg cfg = fb_fcos_cfg_default(net->opts.num_cats);
+  if (net->opts.det_width > 0) cfg.width = net->opts.det_width;
+  if (net->opts.det_depth != 0) cfg.tower_depth = net->opts.det_depth < 0 ? 0 : net->opts.det_depth;
+  return fb_fcos_build(&net->g, &net->det, &cfg, feat, strides, n, st);
+}
+
 static int det_roots(const fb_net *net, int *roots) {
   if (!(net->tasks & FB_TASK_DET)) return 0;
   roots[0] = net->det.loss_cls;
@@ -184,6 +192,10 @@ const fb_task_row fb_task_det_row = {
     .name = "det",
     .title = "detection",
     .metric = "AP",
+    .n_strides = 3,
+    .strides = {8, 16, 32},
+    .default_paths = 3,
+    .add_head = det_add_head,
     .roots = det_roots,
     .outputs = det_outputs,
     .set_targets = det_set_targets,

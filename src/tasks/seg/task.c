@@ -13,6 +13,15 @@
 #include "tasks/task.h"
 #include "train/evaluate.h"
 
+/* The light dense head (seghead.h): every level to stride 4, fused, logits
+ * upsampled to the input size. */
+static int seg_add_head(fb_net *net, const int *feat, const int *strides, int n, fb_status *st) {
+  fb_seg_cfg cfg = fb_seg_cfg_default();
+  cfg.num_classes = net->opts.num_seg_classes;
+  if (net->opts.seg_width > 0) cfg.width = net->opts.seg_width;
+  return fb_seg_build(&net->g, &net->seg, &cfg, feat, strides, n, net->opts.input_size, st);
+}
+
 static int seg_roots(const fb_net *net, int *roots) {
   if (!(net->tasks & FB_TASK_SEG)) return 0;
   roots[0] = net->seg.loss;
@@ -131,6 +140,10 @@ const fb_task_row fb_task_seg_row = {
     .name = "seg",
     .title = "segmentation",
     .metric = "mIoU",
+    .n_strides = 4,
+    .strides = {4, 8, 16, 32},
+    .default_paths = 0,
+    .add_head = seg_add_head,
     .roots = seg_roots,
     .outputs = seg_outputs,
     .set_targets = seg_set_targets,
