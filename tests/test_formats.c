@@ -362,6 +362,10 @@ static void test_coco(void) {
   bad_ann("bboxelem", "{\"image_id\": 1, \"category_id\": 3, \"bbox\": [1, \"2\", 3, 4]}",
           "annotations[1].bbox[1]", "must be a number");
   bad_ann("nobbox", "{\"image_id\": 1, \"category_id\": 3}", "annotations[1].bbox", "missing");
+  bad_ann("score", "{\"image_id\": 1, \"category_id\": 3, \"bbox\": [1, 2, 3, 4], \"score\": 1.5}",
+          "annotations[1].score", "[0, 1], found 1.5");
+  bad_ann("scoretype", "{\"image_id\": 1, \"category_id\": 3, \"bbox\": [1, 2, 3, 4], \"score\": \"hi\"}",
+          "annotations[1].score", "a string");
   bad_ann("crowd", "{\"image_id\": 1, \"category_id\": 3, \"bbox\": [1, 2, 3, 4], \"iscrowd\": 2}",
           "annotations[1].iscrowd", "0 or 1");
   bad_ann("catfloat", "{\"image_id\": 1, \"category_id\": 3.5, \"bbox\": [1, 2, 3, 4]}",

@@ -1,4 +1,5 @@
-/* COCO detection JSON: reader (cJSON) with validation of every field we use,
+/* COCO detection JSON: the one reader (cJSON) with validation of every field
+ * we use (also of proxy sets' pseudo-labels, whose boxes carry a score),
  * ground-truth writer and results writer. */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -236,12 +237,24 @@ int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt
         }
         area = ar->valuedouble;
       }
+      double score = 1; /* pseudo-labels carry their teacher's score */
+      const cJSON *sc = cJSON_GetObjectItemCaseSensitive(an, "score");
+      if (sc && (!cJSON_IsNumber(sc) || !(sc->valuedouble >= 0 && sc->valuedouble <= 1))) {
+        if (cJSON_IsNumber(sc))
+          fb_fail(st, "%s: annotations[%d].score: must lie in [0, 1], found %g", F, a,
+                  sc->valuedouble);
+        else
+          fb_fail(st, "%s: annotations[%d].score: must be a number in [0, 1], found %s", F, a,
+                  fb_json_type_name(sc));
+        goto done;
+      }
+      if (sc) score = sc->valuedouble;
       if (pass == 0) {
         count[si]++;
       } else {
         fb_box *b = &s->boxes[s->n_boxes++];
         *b = (fb_box){(float)v[0], (float)v[1], (float)v[2], (float)v[3], ci, crowd,
-                      (float)area, 1.0f};
+                      (float)area, (float)score};
       }
       a++;
     }

@@ -38,7 +38,10 @@ int fb_imagetree_load(const char *dir, int want_c, fb_mt_dataset *out, fb_status
 /* ---- detection: COCO JSON --------------------------------------------- */
 /* Reads `json_path` (images, annotations with bbox [x,y,w,h], category_id,
  * iscrowd, area; categories) and decodes every image from image_dir/<file_name>
- * (image_dir NULL: the annotations only, no pixels; sample.file = file_name).
+ * (image_dir NULL: the annotations only, no pixels; sample.file = file_name:
+ * proxy sets' boxes, ground truth whose images live elsewhere). A box's score
+ * is its annotation's "score" (pseudo-labels; 1 when absent, must lie in
+ * [0, 1]).
  * Errors name the file and field: missing keys, wrong types, negative or
  * out-of-image bbox, unknown category_id, duplicate ids, unknown image_id. */
 int fb_coco_load(const char *json_path, const char *image_dir, int want_c, fb_mt_dataset *out,

@@ -71,11 +71,5 @@ int fb_proxy_load(const char *dir, const char *split, int limit, fb_mt_dataset *
 /* The FB_TASK_* bits listed in DIR/proxy.json. */
 int fb_proxy_tasks(const char *dir, unsigned *tasks, fb_status *st);
 
-/* A COCO JSON file's boxes without decoding any image: one sample per entry
- * of "images" (file = its file_name, image_id, w, h, px NULL, has_boxes 1),
- * boxes with score = the annotation's "score" (1 when absent; must lie in
- * [0, 1]), categories sorted by id like fb_coco_load. Used for the proxy
- * boxes and for ground truth whose images live elsewhere. */
-int fb_proxy_read_coco(const char *json_path, fb_mt_dataset *out, fb_status *st);
 
 #endif

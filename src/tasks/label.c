@@ -268,7 +268,7 @@ static int det_categories(const char *path, const teacher *t, fb_mt_dataset *d, 
     return 0;
   }
   fb_mt_dataset c;
-  if (fb_proxy_read_coco(path, &c, st)) return -1;
+  if (fb_coco_load(path, NULL, 0, &c, st)) return -1;
   int rc = 0;
   if (c.num_cats != t->classes)
     rc = fb_fail(st, "%s: %d categories, the det teacher %s predicts %d", path, c.num_cats,
@@ -418,7 +418,7 @@ static int det_quality(const char *truth, const fb_mt_dataset *d, const raw_pred
   char path[4096];
   if (fb_path_in(path, sizeof path, truth, "det.json", st)) return -1;
   fb_mt_dataset gt, sub;
-  if (fb_proxy_read_coco(path, &gt, st)) return -1;
+  if (fb_coco_load(path, NULL, 0, &gt, st)) return -1;
   if (gt.num_cats != t->classes) {
     fb_mt_dataset_free(&gt);
     return fb_fail(st, "%s: %d categories, the det teacher predicts %d", path, gt.num_cats,

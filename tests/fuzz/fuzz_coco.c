@@ -1,4 +1,7 @@
-/* COCO JSON ground truth (images from an empty folder) and results files. */
+/* COCO JSON ground truth (images from an empty folder, and the annotations
+ * alone as proxy sets read them) and results files. */
+#include <stdlib.h>
+
 #include "data/formats.h"
 #include "fuzz.h"
 
@@ -7,6 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fb_status st = {0};
   fb_mt_dataset d;
   if (fb_coco_load(path, "/nonexistent-fbnet-images", 3, &d, &st) == 0) fb_mt_dataset_free(&d);
+  if (fb_coco_load(path, NULL, 0, &d, &st) == 0) fb_mt_dataset_free(&d);
   const int ids[3] = {1, 2, 3};
   fb_det *dets = NULL;
   int n = 0;
