@@ -39,8 +39,16 @@ FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out tests/fuzz/fuzz_util
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all test demo deps clean bench fuzz
-all: deps-check $(BUILD)/fbnet
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+
+.PHONY: all test demo deps clean bench fuzz examples
+all: deps-check $(BUILD)/fbnet examples
+examples: $(EXAMPLES)
+
+# programs that embed the library through include/fbnet.h only (no -Isrc)
+$(EXAMPLES): $(BUILD)/examples/%: examples/%.c $(BUILD)/libfbnet.a
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) -Wall -Wextra -Iinclude $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -85,7 +93,7 @@ $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.c tests/fuzz/dr
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/fuzz $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-test: deps-check $(BUILD)/fbnet $(TEST_BIN) $(FUZZ_REPLAY)
+test: deps-check $(BUILD)/fbnet $(EXAMPLES) $(TEST_BIN) $(FUZZ_REPLAY)
 	@BUILD=$(BUILD) bash scripts/run_tests.sh $(TEST_BIN)
 
 # libFuzzer: the library and each harness built by clang with ASan + UBSan

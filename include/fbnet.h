@@ -100,6 +100,72 @@ typedef struct fb_count {
 
 fb_count fb_net_count(const fb_net *net);
 
+/* ---- a trained model: open, run, read outputs -------------------------------
+ *
+ *   fb_status st = {0};
+ *   fb_model *m = fb_model_open("runs/cls/weights.safetensors", NULL, &st);
+ *   if (!m) { fprintf(stderr, "%s\n", st.msg); return 1; }
+ *   fb_model_load_image(m, "cat.png", fb_model_input(m), &st);   // image 0 of the batch
+ *   fb_model_run(m, 1, &st);
+ *   fb_output o;
+ *   fb_model_output(m, "cls.logits", &o, &st);                     // o.data: [1, K]
+ *   ... fb_model_free(m);
+ *
+ * A model is the network its weights file describes (the arch and build options
+ * fbnet stored in it, or another arch file), planned for inference at a batch
+ * size, batch norm with its running statistics. See examples/classify.c. */
+typedef struct fb_model fb_model;
+
+typedef struct fb_model_opts {
+  const char *arch_path; /* arch file (NULL: the arch stored in the weights) */
+  unsigned tasks;        /* heads to build, FB_TASK_* bits the weights have (0: all of them) */
+  int batch;             /* images per fb_model_run (0: 1) */
+} fb_model_opts;
+
+/* NULL with a message naming the file when it is not fbnet weights, lacks a
+ * requested head, or does not match the arch. */
+fb_model *fb_model_open(const char *weights_path, const fb_model_opts *opts, fb_status *st);
+void fb_model_free(fb_model *m);
+
+unsigned fb_model_tasks(const fb_model *m);   /* FB_TASK_* heads built */
+int fb_model_batch(const fb_model *m);
+int fb_model_input_size(const fb_model *m);   /* images are C x S x S, S this */
+int fb_model_in_channels(const fb_model *m);  /* C: 3 (RGB) or 1 (Fashion-MNIST models) */
+int fb_model_num_classes(const fb_model *m);  /* classifier outputs (0 without the head) */
+/* The name of class k of the classifier (or category k of the detector):
+ * the training set's folder (category) name, NULL when the weights carry none. */
+const char *fb_model_class_name(const fb_model *m, int k);
+const char *fb_model_category_name(const fb_model *m, int k);
+
+/* The input tensor: batch x C x S x S floats, preprocessed (normalised as in
+ * training); fill the first n images, then fb_model_run(m, n). */
+float *fb_model_input(fb_model *m);
+/* Decodes an image file (PNG or JPEG) and writes it to dst (C x S x S), resized
+ * and normalised exactly as `fbnet eval` feeds the network. */
+int fb_model_load_image(const fb_model *m, const char *path, float *dst, fb_status *st);
+/* Runs the network on the first n images of the input (1 <= n <= batch); a
+ * non-finite input value is an error. */
+int fb_model_run(fb_model *m, int n, fb_status *st);
+
+/* A named output of the last run (n = images of that run):
+ *   cls.logits [n, K]; det.cls [n, K, P] (logits), det.box [n, 4, P] (l, t, r, b in
+ *   units of the level's stride), det.ctr [n, 1, P], P the locations of every level;
+ *   seg.logits [n, K, S, S]. */
+typedef struct fb_output {
+  const char *name;
+  const float *data; /* valid until the next fb_model_run or fb_model_free */
+  int rank;
+  int shape[4];
+} fb_output;
+/* The detector's feature levels, in the order of det.* locations: level l
+ * holds locations offset[l] .. offset[l] + h[l] * w[l] - 1 (row-major) at
+ * stride[l] pixels. Returns the number of levels (<= 5; 0 without the head). */
+int fb_model_det_levels(const fb_model *m, int *stride, int *h, int *w, int *offset);
+int fb_model_num_outputs(const fb_model *m);
+/* Output i (0 <= i < fb_model_num_outputs) or by name; -1 with a message when absent. */
+int fb_model_output_at(const fb_model *m, int i, fb_output *out, fb_status *st);
+int fb_model_output(const fb_model *m, const char *name, fb_output *out, fb_status *st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "api/model_info.h"
 #include "core/status.h"
 #include "commands.h"
 #include "term_log.h"
@@ -13,16 +14,15 @@
 #include "data/formats.h"
 #include "data/labels.h"
 #include "io/safetensors.h"
-#include "model.h"
 #include "nn/net.h"
 #include "train/checkpoint.h"
 #include "train/mt_trainer.h"
 #include "train/trainer.h"
 
 /* The network of the weights, planned for inference at `batch`, weights loaded. */
-static fb_net *build_net(const char *arch_path, const tool_model *m, const fb_build_opts *b,
+static fb_net *build_net(const char *arch_path, const fb_model_info *m, const fb_build_opts *b,
                          int batch, const char *weights, fb_status *st) {
-  fb_arch *arch = tool_model_arch(weights, arch_path, m, st);
+  fb_arch *arch = fb_model_info_arch(weights, arch_path, m, st);
   if (!arch) return NULL;
   fb_net *net = fb_net_build(arch, b, 1, st);
   fb_arch_free(arch);
@@ -33,7 +33,7 @@ static fb_net *build_net(const char *arch_path, const tool_model *m, const fb_bu
   return net;
 }
 
-static int eval_fmnist(const char *arch, const tool_model *mm, const char *weights,
+static int eval_fmnist(const char *arch, const fb_model_info *mm, const char *weights,
                        const char *data, fb_build_opts *b, int batch, int limit, int json,
                        fb_status *st) {
   b->in_channels = 1;
@@ -183,12 +183,12 @@ static int load_data(const eval_args *a, int task, int predict, const fb_mt_data
   return 0;
 }
 
-static int eval_formats(const eval_args *a, const tool_model *mm, int task, fb_build_opts *b,
+static int eval_formats(const eval_args *a, const fb_model_info *mm, int task, fb_build_opts *b,
                         const char *pred_dir, fb_status *st) {
   if (b->in_channels != 3 && (b->in_channels != 1 || task != FB_TASK_CLS))
     return fb_fail(st, "%s: a %d-channel model has only a classifier (task cls)", a->weights,
                    b->in_channels);
-  if (tool_model_need_task(a->weights, b, (unsigned)task, st)) return -1;
+  if (fb_model_info_need_task(a->weights, b, (unsigned)task, st)) return -1;
   fb_mt_dataset d;
   memset(&d, 0, sizeof d);
   if (load_data(a, task, pred_dir != NULL, &mm->names, b, &d, st)) {
@@ -303,15 +303,15 @@ static int run(int argc, char **argv, int predict) {
   static const int tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
   int task = tasks[a.task];
   fb_status st = {0};
-  tool_model mm;
-  if (tool_model_read(a.weights, &mm, &st)) {
+  fb_model_info mm;
+  if (fb_model_info_read(a.weights, &mm, &st)) {
     fprintf(stderr, "%s: error: %s\n", cmd, st.msg);
-    tool_model_free(&mm);
+    fb_model_info_free(&mm);
     return 1;
   }
-  if (tool_model_need_arch(a.weights, a.arch, &mm, &st)) {
+  if (fb_model_info_need_arch(a.weights, a.arch, &mm, &st)) {
     fprintf(stderr, "%s: %s\n", cmd, st.msg);
-    tool_model_free(&mm);
+    fb_model_info_free(&mm);
     return 2;
   }
   fb_build_opts *b = &mm.b;
@@ -325,7 +325,7 @@ static int run(int argc, char **argv, int predict) {
   } else {
     rc = eval_formats(&a, &mm, task, b, predict ? (a.out ? a.out : "preds") : NULL, &st);
   }
-  tool_model_free(&mm);
+  fb_model_info_free(&mm);
   if (rc) {
     fprintf(stderr, "%s: error: %s\n", cmd, st.msg);
     return 1;

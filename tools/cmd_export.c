@@ -11,7 +11,7 @@
 
 #include "args.h"
 #include "commands.h"
-#include "model.h"
+#include "api/model_info.h"
 #include "core/status.h"
 #include "io/onnx.h"
 #include "io/safetensors.h"
@@ -24,24 +24,24 @@ typedef struct export_args {
 } export_args;
 
 static int export_onnx(const export_args *a, fb_status *st) {
-  tool_model m;
+  fb_model_info m;
   static const unsigned tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
   fb_arch *arch = NULL;
   fb_net *net = NULL;
   int rc = -1;
-  if (tool_model_read(a->weights, &m, st)) goto done;
+  if (fb_model_info_read(a->weights, &m, st)) goto done;
   if (m.format && strcmp(m.format, "fbnet-weights-1") != 0) {
     fb_fail(st, "%s: format '%s' (expected fbnet-weights-1; a checkpoint holds optimizer "
             "state too: use weights.safetensors)", a->weights, m.format);
     goto done;
   }
-  if (tool_model_need_arch(a->weights, a->arch, &m, st)) goto done;
+  if (fb_model_info_need_arch(a->weights, a->arch, &m, st)) goto done;
   if (a->task >= 0) {
-    if (tool_model_need_task(a->weights, &m.b, tasks[a->task], st)) goto done;
+    if (fb_model_info_need_task(a->weights, &m.b, tasks[a->task], st)) goto done;
     m.b.tasks = tasks[a->task];
   }
   fb_onnx_info info;
-  if (!(arch = tool_model_arch(a->weights, a->arch, &m, st)) ||
+  if (!(arch = fb_model_info_arch(a->weights, a->arch, &m, st)) ||
       !(net = fb_net_build(arch, &m.b, 1, st)) || fb_net_plan_inference(net, 1, st) ||
       fb_safetensors_load_into_ex(&net->g.params, a->weights,
                                   a->task < 0 ? FB_ST_REQUIRE_ALL : 0, st) < 0 ||
@@ -55,7 +55,7 @@ static int export_onnx(const export_args *a, fb_status *st) {
 done:
   fb_net_free(net);
   fb_arch_free(arch);
-  tool_model_free(&m);
+  fb_model_info_free(&m);
   return rc;
 }
 

@@ -26,41 +26,11 @@
 
 #include "args.h"
 #include "commands.h"
-#include "model.h"
 #include "core/fileio.h"
 #include "core/status.h"
-#include "io/safetensors.h"
-#include "nn/arch.h"
-#include "nn/net.h"
+#include "tasks/task.h"
 
-enum { INFER_MAX_OUTPUTS = 5 };
 #define INFER_MAX_INPUT_BYTES ((size_t)4 << 30)
-
-typedef struct infer_out {
-  const char *name;
-  int node;
-  int rank;
-  int shape[4];
-} infer_out;
-
-/* The outputs of the heads net has, with their shapes at batch n. */
-static int list_outputs(const fb_net *net, int n, infer_out *o) {
-  int k = 0;
-  const fb_graph *g = &net->g;
-  if (net->tasks & FB_TASK_CLS)
-    o[k++] = (infer_out){"cls.logits", net->logits_node, 2, {n, net->opts.num_classes, 0, 0}};
-  if (net->tasks & FB_TASK_DET) {
-    const int P = net->det.P;
-    o[k++] = (infer_out){"det.cls", net->det.cls, 3, {n, g->nodes[net->det.cls].args.out.c, P, 0}};
-    o[k++] = (infer_out){"det.box", net->det.box, 3, {n, 4, P, 0}};
-    o[k++] = (infer_out){"det.ctr", net->det.ctr, 3, {n, 1, P, 0}};
-  }
-  if (net->tasks & FB_TASK_SEG) {
-    const fb_shape s = g->nodes[net->seg.logits].args.out;
-    o[k++] = (infer_out){"seg.logits", net->seg.logits, 4, {n, s.c, s.h, s.w}};
-  }
-  return k;
-}
 
 static cJSON *int_array(const int *v, int n) {
   cJSON *a = cJSON_CreateArray();
@@ -68,154 +38,112 @@ static cJSON *int_array(const int *v, int n) {
   return a;
 }
 
-/* Defined values in the target inputs: the forward also runs the losses,
- * whose values nobody reads here. */
-static void fill_targets(fb_net *net) {
-  fb_graph *g = &net->g;
-  const int ids[5] = {net->label_node, net->det.tgt_cls, net->det.tgt_box, net->det.tgt_ctr,
-                      net->seg.tgt};
-  const unsigned task[5] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_DET, FB_TASK_DET, FB_TASK_SEG};
-  for (int k = 0; k < 5; k++) {
-    float *x = net->tasks & task[k] ? fb_graph_input_data(g, ids[k]) : NULL;
-    if (!x) continue;
-    const size_t n = fb_numel(g->nodes[ids[k]].args.out);
-    const float v = k == 1 ? -1.0f : 0.0f; /* det: background everywhere */
-    for (size_t i = 0; i < n; i++) x[i] = v;
-  }
-}
-
 typedef struct infer_args {
   const char *weights, *arch, *input, *out;
   int task, threads;
 } infer_args;
 
-/* The weights' model, the head of --task only when given. */
-static int open_model(const infer_args *a, tool_model *m, fb_status *st) {
-  if (tool_model_read(a->weights, m, st)) return -1;
-  if (m->format && strcmp(m->format, "fbnet-weights-1") != 0)
-    return fb_fail(st, "%s: format '%s' (expected fbnet-weights-1; a checkpoint holds optimizer "
-                   "state too: use weights.safetensors)", a->weights, m->format);
-  if (tool_model_need_arch(a->weights, a->arch, m, st)) return -1;
-  static const unsigned tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
-  if (a->task < 0) return 0;
-  if (tool_model_need_task(a->weights, &m->b, tasks[a->task], st)) return -1;
-  m->b.tasks = tasks[a->task];
-  return 0;
+/* The model at batch n: every head of the weights, or --task's only. */
+static fb_model *open_model(const infer_args *a, int n, fb_status *st) {
+  fb_model_opts o = {a->arch, a->task >= 0 ? fb_task_at(a->task)->id : 0, n};
+  return fb_model_open(a->weights, &o, st);
 }
 
-static int infer(const infer_args *a, fb_status *st) {
-  tool_model m;
-  int rc = 0;
-  if (open_model(a, &m, st)) {
-    tool_model_free(&m);
-    return -1;
-  }
-  const fb_build_opts b = m.b;
-
-  /* the input: a whole number of C x S x S float32 images */
-  const size_t per = (size_t)b.in_channels * b.input_size * b.input_size;
+/* The input file: a whole number of C x S x S float32 images; *n their count. */
+static char *read_input(const infer_args *a, const fb_model *m, int *n, fb_status *st) {
+  const int C = fb_model_in_channels(m), S = fb_model_input_size(m);
+  const size_t per = (size_t)C * S * S * sizeof(float);
   size_t len = 0;
   char *raw = fb_read_file(a->input, INFER_MAX_INPUT_BYTES, &len, st);
-  if (!raw) {
-    tool_model_free(&m);
-    return -1;
+  if (raw && (len == 0 || len % per != 0 || len / per > 65536)) {
+    fb_fail(st, "%s: %zu bytes is not a whole number (1..65536) of %dx%dx%d float32 images "
+            "(%zu bytes each) that the model of %s takes", a->input, len, C, S, S, per,
+            a->weights);
+    free(raw);
+    return NULL;
   }
-  fb_net *net = NULL;
-  fb_arch *arch = NULL;
-  const size_t n_img = len / (per * sizeof(float));
-  if (len == 0 || len % (per * sizeof(float)) != 0 || n_img > 65536) {
-    rc = fb_fail(st, "%s: %zu bytes is not a whole number (1..65536) of %dx%dx%d float32 images "
-                 "(%zu bytes each) that the model of %s takes", a->input, len, b.in_channels,
-                 b.input_size, b.input_size, per * sizeof(float), a->weights);
-    goto done;
-  }
-  const int n = (int)n_img;
+  *n = raw ? (int)(len / per) : 0;
+  return raw;
+}
 
-  arch = tool_model_arch(a->weights, a->arch, &m, st);
-  if (!arch || !(net = fb_net_build(arch, &b, 1, st)) || fb_net_plan_inference(net, n, st) ||
-      fb_safetensors_load_into_ex(&net->g.params, a->weights,
-                                  a->task < 0 ? FB_ST_REQUIRE_ALL : 0, st) < 0) {
-    rc = -1;
-    goto done;
-  }
-  float *x = fb_net_input(net);
-  memcpy(x, raw, (size_t)n * per * sizeof(float));
-  for (size_t i = 0; i < (size_t)n * per; i++)
-    if (!isfinite(x[i])) {
-      rc = fb_fail(st, "%s: value %zu (image %zu) is %g: the input must be finite", a->input, i,
-                   i / per, (double)x[i]);
-      goto done;
-    }
-  fill_targets(net);
-  fb_net_forward(net, 0);
-
-  if ((rc = fb_mkdir_p(a->out, st))) goto done;
-  infer_out outs[INFER_MAX_OUTPUTS];
-  const int n_out = list_outputs(net, n, outs);
+/* DIR/<output>.f32 per output and DIR/index.json. */
+static int write_outputs(const infer_args *a, const fb_model *m, int n, fb_status *st) {
+  if (fb_mkdir_p(a->out, st)) return -1;
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "format", "fbnet-infer-1");
   cJSON_AddStringToObject(root, "weights", a->weights);
-  cJSON_AddStringToObject(root, "arch", net->name);
   cJSON *in = cJSON_AddObjectToObject(root, "input");
   cJSON_AddStringToObject(in, "file", a->input);
-  const int in_shape[4] = {n, b.in_channels, b.input_size, b.input_size};
+  const int S = fb_model_input_size(m), in_shape[4] = {n, fb_model_in_channels(m), S, S};
   cJSON_AddItemToObject(in, "shape", int_array(in_shape, 4));
   cJSON *list = cJSON_AddArrayToObject(root, "outputs");
-  for (int k = 0; k < n_out && rc == 0; k++) {
-    const infer_out *o = &outs[k];
+  int rc = 0;
+  printf("%d image%s of %s -> %s:", n, n == 1 ? "" : "s", a->input, a->out);
+  for (int k = 0; k < fb_model_num_outputs(m) && rc == 0; k++) {
+    fb_output o;
+    if ((rc = fb_model_output_at(m, k, &o, st))) break;
     size_t numel = 1;
-    for (int d = 0; d < o->rank; d++) numel *= (size_t)o->shape[d];
-    const fb_node *nd = &net->g.nodes[o->node];
-    const float *values = fb_graph_output(&net->g, o->node);
-    if (numel != fb_numel(nd->args.out) || !values) {
-      rc = fb_fail(st, "%s: output %s: node %s holds %zu values, expected %zu", a->weights, o->name,
-                   nd->name, fb_numel(nd->args.out), numel);
-      break;
-    }
+    for (int d = 0; d < o.rank; d++) numel *= (size_t)o.shape[d];
     char file[64];
-    snprintf(file, sizeof file, "%s.f32", o->name);
+    snprintf(file, sizeof file, "%s.f32", o.name);
     char *path = fb_path_join(a->out, file);
-    rc = fb_write_file_atomic(path, values, numel * sizeof(float), st);
+    rc = fb_write_file_atomic(path, o.data, numel * sizeof(float), st);
     free(path);
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "name", o->name);
+    cJSON_AddStringToObject(e, "name", o.name);
     cJSON_AddStringToObject(e, "file", file);
-    cJSON_AddItemToObject(e, "shape", int_array(o->shape, o->rank));
+    cJSON_AddItemToObject(e, "shape", int_array(o.shape, o.rank));
     cJSON_AddStringToObject(e, "dtype", "float32");
     cJSON_AddItemToArray(list, e);
+    printf(" %s [", o.name);
+    for (int d = 0; d < o.rank; d++) printf("%s%d", d ? "," : "", o.shape[d]);
+    printf("]");
   }
-  if (rc == 0 && (net->tasks & FB_TASK_DET)) {
+  printf("\n");
+  int stride[8], h[8], w[8], offset[8];
+  const int L = fb_model_det_levels(m, stride, h, w, offset);
+  if (rc == 0 && L > 0) {
     cJSON *det = cJSON_AddObjectToObject(root, "det");
-    int sizes[2 * FB_FCOS_MAX_LEVELS];
-    for (int l = 0; l < net->det.n_levels; l++) sizes[2 * l] = net->det.h[l], sizes[2 * l + 1] = net->det.w[l];
-    cJSON_AddItemToObject(det, "strides", int_array(net->det.stride, net->det.n_levels));
+    cJSON_AddItemToObject(det, "strides", int_array(stride, L));
     cJSON *sz = cJSON_AddArrayToObject(det, "sizes");
-    for (int l = 0; l < net->det.n_levels; l++) cJSON_AddItemToArray(sz, int_array(sizes + 2 * l, 2));
-    cJSON_AddItemToObject(det, "offsets", int_array(net->det.offset, net->det.n_levels));
+    for (int l = 0; l < L; l++) cJSON_AddItemToArray(sz, int_array((int[2]){h[l], w[l]}, 2));
+    cJSON_AddItemToObject(det, "offsets", int_array(offset, L));
   }
   if (rc == 0) {
     char *text = cJSON_Print(root);
     char *path = fb_path_join(a->out, "index.json");
     rc = fb_write_text_atomic(path, text, st);
-    if (rc == 0) {
-      printf("%d image%s of %s -> %s:", n, n == 1 ? "" : "s", a->input, a->out);
-      for (int k = 0; k < n_out; k++) {
-        printf(" %s [", outs[k].name);
-        for (int d = 0; d < outs[k].rank; d++) printf("%s%d", d ? "," : "", outs[k].shape[d]);
-        printf("]");
-      }
-      printf("\n");
-    }
     free(path);
     free(text);
   }
   cJSON_Delete(root);
-done:
-  fb_net_free(net);
-  fb_arch_free(arch);
+  return rc;
+}
+
+static int infer(const infer_args *a, fb_status *st) {
+  fb_model *m = open_model(a, 1, st);
+  int n = 0;
+  char *raw = m ? read_input(a, m, &n, st) : NULL;
+  if (raw && n > 1) { /* reopened for the whole input as one batch */
+    fb_model_free(m);
+    m = open_model(a, n, st);
+  }
+  int rc = raw && m ? 0 : -1;
+  if (rc == 0) {
+    memcpy(fb_model_input(m), raw, (size_t)n * fb_model_in_channels(m) *
+                                       fb_model_input_size(m) * fb_model_input_size(m) *
+                                       sizeof(float));
+    rc = fb_model_run(m, n, st);
+  }
+  if (rc == 0) rc = write_outputs(a, m, n, st);
+  if (rc && strncmp(st->msg, "fb_model_run: ", 14) == 0) { /* name the file */
+    char msg[sizeof st->msg];
+    snprintf(msg, sizeof msg, "%s: %s", a->input, st->msg + 14);
+    snprintf(st->msg, sizeof st->msg, "%s", msg);
+  }
+  fb_model_free(m);
   free(raw);
-  tool_model_free(&m);
-  return rc ? -1 : 0;
+  return rc;
 }
 
 int cmd_infer(int argc, char **argv) {

@@ -137,8 +137,8 @@ float *fb_act_plan(fb_graph *g) {
   for (int i = 0; i < n; i++) { /* forward time: node i's output is written at step i */
     const fb_node *nd = &g->nodes[i];
     len[i] = fb_numel(nd->args.out);
-    start[i] = nd->op ? i : -1;           /* graph inputs are filled before the pass */
-    end[i] = nd->keep_out || w[i] == n || (nd->op && nd->op->is_loss) ? n : w[i];
+    start[i] = nd->op ? i : -1; /* graph inputs are filled before the pass, stay readable */
+    end[i] = !nd->op || nd->keep_out || w[i] == n || nd->op->is_loss ? n : w[i];
   }
   const size_t total = fb_interval_place(n, len, start, end, off);
   float *arena = fb_alloc_floats(total ? total : ALIGN);

@@ -289,6 +289,7 @@ void fb_graph_forward(fb_graph *g, int training) {
   for (int i = 0; i < g->n; i++) {
     fb_node *nd = &g->nodes[i];
     if (!nd->op || !nd->active) continue;
+    if (g->inference_only && nd->op->is_loss) continue; /* no targets at inference */
     if (!g->prof_fwd) {
       forward_node(g, nd, training);
       continue;

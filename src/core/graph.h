@@ -70,7 +70,8 @@ typedef struct fb_graph {
                        * buffer, readable after backward (tests, debugging) */
   /* 1 (set before fb_graph_plan): forward only (eval, predict): activations
    * share one arena by forward lifetime; after forward only graph inputs,
-   * loss nodes, nodes nobody reads and keep_out nodes stay readable */
+   * nodes nobody reads and keep_out nodes stay readable; loss nodes do not
+   * run (there are no targets at inference) */
   int inference_only;
   int zero_init;      /* the first plan leaves the parameters zero (timing only, or weights
                        * loaded next): initialising them is half of planning a big net */

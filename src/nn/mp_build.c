@@ -10,8 +10,8 @@
 #include "nn/flops.h"
 #include "nn/multipath.h"
 #include "nn/net.h"
-#include "tasks/task.h"
 #include "ops/op.h"
+#include "tasks/task.h"
 
 typedef struct mp_builder {
   fb_net *net;

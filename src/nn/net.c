@@ -244,6 +244,7 @@ int fb_net_plan_inference(fb_net *net, int batch, fb_status *st) {
 float fb_net_forward(fb_net *net, int training) {
   fb_graph_forward(&net->g, training);
   float total = 0;
+  if (net->g.inference_only) return 0; /* the losses do not run */
   for (int i = 0; i < net->g.n; i++) {
     const fb_node *nd = &net->g.nodes[i];
     if (nd->op && nd->active && nd->op->is_loss) total += nd->loss_weight * fb_graph_loss(&net->g, i);

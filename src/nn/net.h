@@ -41,7 +41,7 @@ static inline const float *fb_net_logits(const fb_net *net) {
   return fb_graph_output(&net->g, net->logits_node);
 }
 /* Forward pass; returns the total loss: the sum over loss nodes of
- * loss_weight * loss. */
+ * loss_weight * loss (0 for an inference plan, whose losses do not run). */
 float fb_net_forward(fb_net *net, int training);
 /* Backward pass; accumulates into net->g.params.grad. */
 void fb_net_backward(fb_net *net);

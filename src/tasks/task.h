@@ -48,6 +48,10 @@ typedef struct fb_task_row {
   /* the head in a built network */
   int (*roots)(const struct fb_net *net, int *roots);  /* its loss nodes (<= 4) */
   int (*outputs)(const struct fb_net *net, int *nodes); /* what inference reads (<= 4) */
+  /* their names after "<task>." and ranks: node (N, C, H, W) read as [N, C]
+   * (rank 2), [N, C, H] (rank 3: W = 1) or [N, C, H, W] */
+  const char *output_names[4];
+  int output_ranks[4];
   int (*set_targets)(struct fb_net *net, const fb_batch *b, fb_status *st);
 
   /* its data: one split of a set in the task's standard format, the head
