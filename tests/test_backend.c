@@ -26,8 +26,7 @@ enum { BATCH = 4 };
 static fb_net *build(const fb_mt_dataset *d, const fb_backend *be, fb_status *st) {
   fb_net *n = TINY_BUILD(FB_TASK_CLS | FB_TASK_DET | FB_TASK_SEG, d, st);
   if (!n) return NULL;
-  fb_graph_set_backend(&n->g, be);
-  if (fb_net_plan(n, BATCH, 3, st)) {
+  if (fb_graph_set_backend(&n->g, be) || fb_net_plan(n, BATCH, 3, st)) {
     fb_net_free(n);
     return NULL;
   }
@@ -131,7 +130,49 @@ static void test_step_through_two_backends(const uint8_t *mask, const char *what
   fb_mt_dataset_free(&d);
 }
 
+/* A backend that counts its node allocations (test-local state). */
+static long n_alloc, n_release;
+static float *counting_alloc(size_t n) {
+  n_alloc++;
+  return fb_backend_alloc(fb_backend_cpu(), n);
+}
+static void counting_release(float *p) {
+  n_release++;
+  fb_backend_release(fb_backend_cpu(), p);
+}
+
+/* Every node buffer of training and inference plans (activations,
+ * workspaces, both arenas), replans included, goes through the backend's
+ * allocator and comes back to it. */
+static void test_allocation_hook(void) {
+  fb_backend counting = *fb_backend_cpu();
+  counting.name = "counting";
+  counting.alloc = counting_alloc;
+  counting.release = counting_release;
+  fb_mt_dataset d = {0};
+  d.num_classes = 5, d.num_cats = 3, d.num_seg_classes = 4;
+  fb_status st = {0};
+  for (int inference = 0; inference < 2; inference++) {
+    n_alloc = n_release = 0;
+    fb_net *n = TINY_BUILD(FB_TASK_CLS | FB_TASK_DET | FB_TASK_SEG, &d, &st);
+    CHECK(n && fb_graph_set_backend(&n->g, &counting) == 0, "set before planning");
+    int rc = inference ? fb_net_plan_inference(n, 2, &st) : fb_net_plan(n, 2, 3, &st);
+    CHECK(rc == 0, "plan: %s", st.msg);
+    fb_net_forward(n, !inference);
+    if (!inference) fb_net_backward(n);
+    const long first = n_alloc;
+    CHECK(first > (inference ? 0 : n->g.n / 2), "%s plan: %ld node buffers from the backend",
+          inference ? "inference" : "training", first);
+    CHECK(fb_graph_set_backend(&n->g, NULL) == -1, "no backend change after planning");
+    CHECK(inference || fb_net_plan(n, 3, 3, &st) == 0, "replan: %s", st.msg);
+    fb_net_free(n);
+    CHECK(n_alloc >= first && n_release == n_alloc, "%s: %ld allocated, %ld released",
+          inference ? "inference" : "training", n_alloc, n_release);
+  }
+}
+
 int main(void) {
+  test_allocation_hook();
   uint8_t all[64], some[64];
   for (int k = 0; k < 64; k++) all[k] = 1, some[k] = (uint8_t)(k % 3 != 1);
   test_step_through_two_backends(all, "every block kept");

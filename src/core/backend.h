@@ -9,9 +9,11 @@
  * A device backend (CUDA) is one more of these: a folder with its kernels,
  * looked up by op name or kind from its forward/backward. Host code reads and
  * writes node memory only through fb_graph_write_input / fb_graph_output
- * (core/graph.h), the points where such a backend stages data; what it would
- * still need from core is an allocation hook for the node and parameter
- * buffers, which today are host memory (see docs/design.md). */
+ * (core/graph.h), the points where such a backend stages data, and the
+ * executor allocates every node buffer (activations, workspaces, the
+ * activation and gradient arenas) through the backend's alloc / release.
+ * The parameter store (values, gradients, optimizer moments) stays host
+ * memory: the optimizers run on the host (see docs/design.md). */
 #ifndef FB_CORE_BACKEND_H
 #define FB_CORE_BACKEND_H
 
@@ -32,9 +34,17 @@ typedef struct fb_backend {
   void (*backward)(const fb_op *op, fb_op_ctx *ctx, const fb_op_args *a, const float *const *in,
                    const float *const *par, const float *out, const float *dout,
                    float *const *din, float *const *dpar, const void *ws);
+  /* Node memory of n floats, zeroed (NULL: host memory from fb_alloc_floats,
+   * freed with free); release(NULL) is a no-op. */
+  float *(*alloc)(size_t n);
+  void (*release)(float *p);
 } fb_backend;
 
 /* The rows' fast float kernels (oneDNN, SIMD loops, OpenMP), in place. */
 const fb_backend *fb_backend_cpu(void);
+
+/* Node memory through b (host memory when b has no allocator). */
+float *fb_backend_alloc(const fb_backend *b, size_t n);
+void fb_backend_release(const fb_backend *b, float *p);
 
 #endif

@@ -89,7 +89,7 @@ size_t fb_interval_place(int n, const size_t *len, const int *start, const int *
 
 size_t fb_grad_plan(fb_graph *g) {
   const int n = g->n;
-  free(g->grad_arena);
+  fb_backend_release(g->backend, g->grad_arena);
   free(g->grad_writer);
   free(g->grad_zero_order);
   g->grad_writer = fb_xmalloc((size_t)(n + 1) * sizeof *g->grad_writer);
@@ -141,7 +141,7 @@ float *fb_act_plan(fb_graph *g) {
     end[i] = !nd->op || nd->keep_out || w[i] == n || nd->op->is_loss ? n : w[i];
   }
   const size_t total = fb_interval_place(n, len, start, end, off);
-  float *arena = fb_alloc_floats(total ? total : ALIGN);
+  float *arena = fb_backend_alloc(g->backend, total ? total : ALIGN);
   for (int i = 0; i < n; i++) g->nodes[i].out = arena + off[i];
   free(w);
   free(len);
@@ -153,6 +153,6 @@ float *fb_act_plan(fb_graph *g) {
 
 void fb_grad_arena_ensure(fb_graph *g) {
   if (g->grad_arena || !g->grad_offset) return;
-  g->grad_arena = fb_alloc_floats(g->grad_arena_n);
+  g->grad_arena = fb_backend_alloc(g->backend, g->grad_arena_n);
   for (int i = 0; i < g->n; i++) g->nodes[i].dout = g->grad_arena + g->grad_offset[i];
 }

@@ -14,8 +14,10 @@ void fb_graph_init(fb_graph *g, const fb_op *const *ops) {
   g->backend = fb_backend_cpu();
 }
 
-void fb_graph_set_backend(fb_graph *g, const fb_backend *be) {
+int fb_graph_set_backend(fb_graph *g, const fb_backend *be) {
+  if (g->batch > 0) return -1;
   g->backend = be ? be : fb_backend_cpu();
+  return 0;
 }
 
 float *fb_graph_input_data(fb_graph *g, int node) {
@@ -33,8 +35,8 @@ float fb_graph_loss(const fb_graph *g, int node) {
 }
 
 static void free_node_buffers(fb_graph *g, fb_node *nd) {
-  if (!g->act_arena) free(nd->out);
-  free(nd->ws);
+  if (!g->act_arena) fb_backend_release(g->backend, nd->out);
+  fb_backend_release(g->backend, nd->ws);
   nd->out = nd->dout = nd->ws = NULL;
   if (nd->op && nd->op->ctx_free) nd->op->ctx_free(&nd->ctx);
   nd->ctx.impl = NULL;
@@ -42,10 +44,10 @@ static void free_node_buffers(fb_graph *g, fb_node *nd) {
 
 void fb_graph_free(fb_graph *g) {
   for (int i = 0; i < g->n; i++) free_node_buffers(g, &g->nodes[i]);
-  free(g->act_arena);
+  fb_backend_release(g->backend, g->act_arena);
   free(g->nodes);
   free(g->scratch);
-  free(g->grad_arena);
+  fb_backend_release(g->backend, g->grad_arena);
   free(g->grad_offset);
   free(g->grad_writer);
   free(g->grad_zero_order);
@@ -155,9 +157,9 @@ static int plan_node(fb_graph *g, fb_node *nd, int batch, fb_status *st) {
     if (nd->op->infer(&nd->args, msg) != 0)
       return fb_fail(st, "%s (%s): %s", nd->name, nd->op->name, msg);
     size_t ws = ws_floats(g, nd);
-    if (ws) nd->ws = fb_alloc_floats(ws);
+    if (ws) nd->ws = fb_backend_alloc(g->backend, ws);
   }
-  nd->out = g->inference_only ? NULL : fb_alloc_floats(fb_numel(nd->args.out));
+  nd->out = g->inference_only ? NULL : fb_backend_alloc(g->backend, fb_numel(nd->args.out));
   nd->dout = NULL; /* in the gradient arena (fb_grad_plan) */
   return 0;
 }
@@ -172,7 +174,7 @@ int fb_graph_plan(fb_graph *g, int batch, uint64_t seed, fb_status *st) {
   for (int i = 0; i < g->n; i++)
     if (plan_node(g, &g->nodes[i], batch, st) != 0) return -1;
   if (g->inference_only) {
-    free(g->act_arena);
+    fb_backend_release(g->backend, g->act_arena);
     g->act_arena = fb_act_plan(g);
   }
   fb_grad_plan(g);

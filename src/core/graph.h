@@ -83,9 +83,10 @@ typedef struct fb_graph {
 /* An empty graph whose nodes name their ops from `ops` (a NULL-terminated
  * table, e.g. fb_op_table() of src/ops/op.h), run by the CPU backend. */
 void fb_graph_init(fb_graph *g, const fb_op *const *ops);
-/* Runs the graph's kernels through `be` from the next fb_graph_plan on
- * (workspaces are sized for its kernels). */
-void fb_graph_set_backend(fb_graph *g, const fb_backend *be);
+/* Runs the graph's kernels through `be` (NULL: the CPU backend), which also
+ * allocates its node buffers; only before the first fb_graph_plan (-1 after:
+ * the buffers belong to the backend that allocated them). */
+int fb_graph_set_backend(fb_graph *g, const fb_backend *be);
 void fb_graph_free(fb_graph *g);
 
 /* Adds a graph input of shape (batch, c, h, w). Returns the node id. */
