@@ -10,9 +10,12 @@
 #include "commands.h"
 #include "term_log.h"
 #include "core/fileio.h"
+#include "data/augment.h"
 #include "data/fmnist.h"
 #include "train/checkpoint.h"
 #include "train/mt_trainer.h"
+#include "tasks/det/fcos.h"
+#include "tasks/seg/seghead.h"
 #include "train/trainer.h"
 #include "dist/dist.h"
 
@@ -150,9 +153,52 @@ static int run_formats(const train_opts *o, int task) {
   return 0;
 }
 
+/* "V" when both trainers default to it, else "F Fashion-MNIST, S standard formats"
+ * (numbers as %g). */
+static void two_defaults(char *buf, size_t n, const char *what, double f, double s) {
+  if (f == s) snprintf(buf, n, "%s (default %g)", what, f);
+  else snprintf(buf, n, "%s (default %g Fashion-MNIST, %g standard formats)", what, f, s);
+}
+
 int cmd_train(int argc, char **argv) {
   train_opts o;
   opts_unset(&o);
+  /* help texts print the trainers' own defaults (fb_train_cfg_default for
+   * Fashion-MNIST, fb_mt_cfg_default for the standard formats): they cannot drift */
+  const fb_train_cfg F = fb_train_cfg_default();
+  const fb_mt_cfg M = fb_mt_cfg_default(FB_TASK_CLS);
+  char h_input[96], h_width[96], h_epochs[96], h_batch[96], h_lr[128], h_final[128], h_mom[96],
+      h_wd[128], h_warm[96], h_ls[96], h_scale_min[128], h_scale_max[64], h_ema[256], h_detw[96],
+      h_segw[96], h_seed[64], h_ratio[160], h_crop[96];
+  two_defaults(h_input, sizeof h_input, "input resolution", F.build.input_size, M.build.input_size);
+  two_defaults(h_width, sizeof h_width, "width multiplier", F.build.width, M.build.width);
+  two_defaults(h_epochs, sizeof h_epochs, "epochs", F.epochs, M.epochs);
+  two_defaults(h_batch, sizeof h_batch, "batch size", F.batch, M.batch);
+  two_defaults(h_lr, sizeof h_lr, "peak learning rate", F.optim.lr, M.optim.lr);
+  two_defaults(h_final, sizeof h_final, "final lr as a fraction of --lr", F.final_lr_frac,
+               M.final_lr_frac);
+  snprintf(h_mom, sizeof h_mom, "SGD momentum (default %g)", (double)F.optim.momentum);
+  two_defaults(h_wd, sizeof h_wd, "weight decay, conv/linear weights only", F.optim.weight_decay,
+               M.optim.weight_decay);
+  two_defaults(h_warm, sizeof h_warm, "linear warm-up epochs", F.warmup_epochs, M.warmup_epochs);
+  two_defaults(h_ls, sizeof h_ls, "label smoothing", F.label_smoothing, M.label_smoothing);
+  snprintf(h_crop, sizeof h_crop, "Fashion-MNIST: random-crop padding (default input/8: %d at %d)",
+           fb_aug_default(F.build.input_size).crop_pad, F.build.input_size);
+  snprintf(h_scale_min, sizeof h_scale_min,
+           "standard formats: scale augmentation range (default %g)", (double)M.scale_min);
+  snprintf(h_scale_max, sizeof h_scale_max, "(default %g)", (double)M.scale_max);
+  two_defaults(h_ema, sizeof h_ema, "weight EMA decay, evaluated and saved; 0: off", F.ema_decay,
+               M.ema_decay);
+  snprintf(h_ema + strlen(h_ema), sizeof h_ema - strlen(h_ema),
+           ". Warmed up: step t uses min(X, (1+t)/(10+t)), so short runs do not keep the "
+           "initial weights");
+  snprintf(h_detw, sizeof h_detw, "detection head channels (default %d)",
+           fb_fcos_cfg_default(1).width);
+  snprintf(h_segw, sizeof h_segw, "segmentation head channels (default %d)",
+           fb_seg_cfg_default().width);
+  snprintf(h_seed, sizeof h_seed, "random seed (default %llu)", (unsigned long long)F.seed);
+  snprintf(h_ratio, sizeof h_ratio, "stop as diverged when a loss exceeds X times its recent "
+           "mean (default %g; 0: only non-finite losses)", F.max_loss_ratio);
   const arg_opt opts[] = {
       {"--task", ARG_CHOICE, &o.task, 0, 0, "cls|det|seg", "task to train (default cls)"},
       {"--arch", ARG_STRING, &o.arch, 0, 0, NULL, "arch file (JSON), required"},
@@ -160,37 +206,32 @@ int cmd_train(int argc, char **argv) {
        "'fashion-mnist' (Debian package, default), a Fashion-MNIST directory, or a data "
        "directory in the standard formats (DIR/train, DIR/val; see docs)"},
       {"--out", ARG_STRING, &o.out, 0, 0, NULL, "output directory (default runs/TASK)"},
-      {"--input", ARG_INT, &o.input, 8, 1024, NULL, "input resolution (default 64)"},
-      {"--width", ARG_DOUBLE, &o.width, 0.05, 4.0, NULL,
-       "width multiplier (default 0.5 Fashion-MNIST, 1.0 otherwise)"},
+      {"--input", ARG_INT, &o.input, 8, 1024, NULL, h_input},
+      {"--width", ARG_DOUBLE, &o.width, 0.05, 4.0, NULL, h_width},
       {"--padding", ARG_CHOICE, &o.padding, 0, 0, "explicit|standard",
        "explicit: the arch file's paddings; standard: k/2 everywhere (default for det/seg "
        "and folders)"},
-      {"--epochs", ARG_INT, &o.epochs, 1, 100000, NULL, "epochs (default 20 / 30)"},
-      {"--batch", ARG_INT, &o.batch, 1, 65536, NULL, "batch size (default 64 / 32)"},
+      {"--epochs", ARG_INT, &o.epochs, 1, 100000, NULL, h_epochs},
+      {"--batch", ARG_INT, &o.batch, 1, 65536, NULL, h_batch},
       {"--optimizer", ARG_CHOICE, &o.optimizer, 0, 0, "sgd|adamw",
        "optimizer (default sgd for Fashion-MNIST, adamw otherwise)"},
-      {"--lr", ARG_DOUBLE, &o.lr, 1e-8, 100, NULL, "peak learning rate (default 0.2 / 2e-3)"},
-      {"--final-lr", ARG_DOUBLE, &o.final_lr, 0, 1, NULL, "final lr as a fraction of --lr"},
-      {"--momentum", ARG_DOUBLE, &o.momentum, 0, 0.9999, NULL, "SGD momentum (default 0.9)"},
+      {"--lr", ARG_DOUBLE, &o.lr, 1e-8, 100, NULL, h_lr},
+      {"--final-lr", ARG_DOUBLE, &o.final_lr, 0, 1, NULL, h_final},
+      {"--momentum", ARG_DOUBLE, &o.momentum, 0, 0.9999, NULL, h_mom},
       {"--no-nesterov", ARG_FLAG, &o.no_nesterov, 0, 0, NULL, "plain momentum"},
-      {"--wd", ARG_DOUBLE, &o.wd, 0, 1, NULL, "weight decay (conv/linear weights only)"},
-      {"--warmup-epochs", ARG_DOUBLE, &o.warmup, 0, 1000, NULL, "linear warm-up (default 1)"},
-      {"--label-smoothing", ARG_DOUBLE, &o.ls, 0, 0.999, NULL, "label smoothing (default 0.1)"},
+      {"--wd", ARG_DOUBLE, &o.wd, 0, 1, NULL, h_wd},
+      {"--warmup-epochs", ARG_DOUBLE, &o.warmup, 0, 1000, NULL, h_warm},
+      {"--label-smoothing", ARG_DOUBLE, &o.ls, 0, 0.999, NULL, h_ls},
       {"--content", ARG_INT, &o.content, 1, 1024, NULL,
        "Fashion-MNIST: side the 28x28 image is resized to (default 7/8 of --input)"},
-      {"--crop-pad", ARG_INT, &o.crop_pad, 0, 512, NULL,
-       "Fashion-MNIST: random-crop padding (default input/8)"},
-      {"--scale-min", ARG_DOUBLE, &o.scale_min, 0.05, 10, NULL,
-       "standard formats: scale augmentation range (default 0.75)"},
-      {"--scale-max", ARG_DOUBLE, &o.scale_max, 0.05, 10, NULL, "(default 1.25)"},
+      {"--crop-pad", ARG_INT, &o.crop_pad, 0, 512, NULL, h_crop},
+      {"--scale-min", ARG_DOUBLE, &o.scale_min, 0.05, 10, NULL, h_scale_min},
+      {"--scale-max", ARG_DOUBLE, &o.scale_max, 0.05, 10, NULL, h_scale_max},
       {"--no-flip", ARG_FLAG, &o.no_flip, 0, 0, NULL, "no random horizontal flips"},
-      {"--ema", ARG_DOUBLE, &o.ema, 0, 0.999999, NULL,
-       "weight EMA decay, evaluated and saved (0: off; default 0.999); warmed up: step t uses "
-       "min(X, (1+t)/(10+t)), so short runs do not keep the initial weights"},
-      {"--det-width", ARG_INT, &o.det_width, 8, 1024, NULL, "detection head channels (64)"},
-      {"--seg-width", ARG_INT, &o.seg_width, 8, 1024, NULL, "segmentation head channels (32)"},
-      {"--seed", ARG_INT, &o.seed, 0, 2147483647, NULL, "random seed (default 1)"},
+      {"--ema", ARG_DOUBLE, &o.ema, 0, 0.999999, NULL, h_ema},
+      {"--det-width", ARG_INT, &o.det_width, 8, 1024, NULL, h_detw},
+      {"--seg-width", ARG_INT, &o.seg_width, 8, 1024, NULL, h_segw},
+      {"--seed", ARG_INT, &o.seed, 0, 2147483647, NULL, h_seed},
       {"--threads", ARG_INT, &o.threads, 1, 1024, NULL, "OpenMP threads (default: all cores)"},
       {"--train-limit", ARG_INT, &o.train_limit, 1, 100000000, NULL, "first N training images"},
       {"--test-limit", ARG_INT, &o.test_limit, 1, 100000000, NULL,
@@ -200,9 +241,7 @@ int cmd_train(int argc, char **argv) {
        "--threads and --quiet may change)"},
       {"--allow-changes", ARG_FLAG, &o.allow_changes, 0, 0, NULL,
        "with --resume: accept other options, e.g. a lower --lr after a divergence"},
-      {"--max-loss-ratio", ARG_DOUBLE, &o.max_loss_ratio, 0, 1e9, NULL,
-       "stop as diverged when a loss exceeds X times its recent mean (default 10; 0: only "
-       "non-finite losses)"},
+      {"--max-loss-ratio", ARG_DOUBLE, &o.max_loss_ratio, 0, 1e9, NULL, h_ratio},
       {"--quiet", ARG_FLAG, &o.quiet, 0, 0, NULL, "no progress output"},
       {"--micro-batches", ARG_INT, &o.micro, 1, 4096, NULL,
        "split each batch into M forward/backward passes whose gradients are averaged before "
