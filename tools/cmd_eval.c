@@ -15,6 +15,7 @@
 #include "data/labels.h"
 #include "io/safetensors.h"
 #include "nn/net.h"
+#include "tasks/task.h"
 #include "train/checkpoint.h"
 #include "train/mt_trainer.h"
 #include "train/trainer.h"
@@ -71,14 +72,11 @@ static void print_metrics(const fb_mt_metrics *m, int json, const char *pred_dir
     printf("\n");
     return;
   }
-  printf("%d images, task %s:", m->images, fb_task_name(m->task));
-  if (m->task == FB_TASK_CLS) printf(" top-1 %.2f%%  top-5 %.2f%%\n", 100 * m->top1, 100 * m->top5);
-  if (m->task == FB_TASK_SEG) printf(" mIoU %.4f  pixel accuracy %.4f\n", m->miou, m->pixel_acc);
-  if (m->task == FB_TASK_DET) {
-    printf("\n");
-    for (int i = 0; i < FB_COCO_NSTATS; i++)
-      printf("  %-6s %.4f\n", fb_coco_stat_names[i], m->coco[i]);
-  }
+  fb_strbuf b = {0};
+  const fb_task_row *r = fb_task_row_of((unsigned)m->task);
+  if (r) r->metrics_text(m, &b);
+  printf("%d images, task %s:%s\n", m->images, fb_task_name(m->task), fb_sb_str(&b));
+  fb_sb_free(&b);
 }
 
 typedef struct eval_args {
@@ -300,8 +298,7 @@ static int run(int argc, char **argv, int predict) {
     return 2;
   }
   if (a.threads) omp_set_num_threads(a.threads);
-  static const int tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
-  int task = tasks[a.task];
+  const int task = (int)fb_task_at(a.task)->id;
   fb_status st = {0};
   fb_model_info mm;
   if (fb_model_info_read(a.weights, &mm, &st)) {

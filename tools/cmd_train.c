@@ -12,10 +12,11 @@
 #include "core/fileio.h"
 #include "data/augment.h"
 #include "data/fmnist.h"
-#include "train/checkpoint.h"
-#include "train/mt_trainer.h"
 #include "tasks/det/fcos.h"
 #include "tasks/seg/seghead.h"
+#include "tasks/task.h"
+#include "train/checkpoint.h"
+#include "train/mt_trainer.h"
 #include "train/trainer.h"
 #include "dist/dist.h"
 
@@ -113,8 +114,9 @@ static int run_formats(const train_opts *o, int task) {
   fb_mt_cfg c = fb_mt_cfg_default(task);
   c.arch_path = o->arch;
   c.data_dir = o->data;
-  c.out_dir = o->out ? o->out : task == FB_TASK_DET ? "runs/det" : task == FB_TASK_SEG ? "runs/seg"
-                                                                                     : "runs/cls";
+  char out_dir[64];
+  snprintf(out_dir, sizeof out_dir, "runs/%s", fb_task_name((unsigned)task));
+  c.out_dir = o->out ? o->out : out_dir;
   SET_IF(c.build.input_size, o->input);
   SET_IF(c.build.width, o->width);
   SET_IF(c.build.standard_padding, o->padding);
@@ -260,8 +262,7 @@ int cmd_train(int argc, char **argv) {
     return 2;
   }
   if (o.threads) omp_set_num_threads(o.threads);
-  static const int tasks[3] = {FB_TASK_CLS, FB_TASK_DET, FB_TASK_SEG};
-  int task = tasks[o.task];
+  const int task = (int)fb_task_at(o.task)->id;
   if (task != FB_TASK_CLS && strcmp(o.data, "fashion-mnist") == 0) {
     fprintf(stderr, "fbnet train: --task %s needs --data DIR in the standard formats (make demo "
             "data with 'fbnet data scenes --out DIR')\n", fb_task_name(task));

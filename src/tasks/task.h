@@ -70,6 +70,8 @@ typedef struct fb_task_row {
   double (*headline)(const struct fb_mt_metrics *m);
   /* appends its metrics as JSON members (", \"top1\": 0.5, ...") */
   void (*metrics_json)(const struct fb_mt_metrics *m, fb_strbuf *b);
+  /* appends its metrics for a person to read (" top-1 45.10%  top-5 ...") */
+  void (*metrics_text)(const struct fb_mt_metrics *m, fb_strbuf *b);
 } fb_task_row;
 
 /* The rows in slot order; NULL past the end. */

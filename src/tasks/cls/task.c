@@ -221,6 +221,10 @@ static void cls_metrics_json(const fb_mt_metrics *m, fb_strbuf *b) {
   fb_sb_printf(b, ", \"top1\": %.5f, \"top5\": %.5f", m->top1, m->top5);
 }
 
+static void cls_metrics_text(const fb_mt_metrics *m, fb_strbuf *b) {
+  fb_sb_printf(b, " top-1 %.2f%%  top-5 %.2f%%", 100 * m->top1, 100 * m->top5);
+}
+
 const fb_task_row fb_task_cls_row = {
     .id = FB_TASK_CLS,
     .name = "cls",
@@ -244,4 +248,5 @@ const fb_task_row fb_task_cls_row = {
     .eval_free = cls_eval_free,
     .headline = cls_headline,
     .metrics_json = cls_metrics_json,
+    .metrics_text = cls_metrics_text,
 };

@@ -187,6 +187,11 @@ static void det_metrics_json(const fb_mt_metrics *m, fb_strbuf *b) {
   fb_sb_puts(b, "]");
 }
 
+static void det_metrics_text(const fb_mt_metrics *m, fb_strbuf *b) {
+  for (int i = 0; i < FB_COCO_NSTATS; i++)
+    fb_sb_printf(b, "\n  %-6s %.4f", fb_coco_stat_names[i], m->coco[i]);
+}
+
 const fb_task_row fb_task_det_row = {
     .id = FB_TASK_DET,
     .name = "det",
@@ -210,4 +215,5 @@ const fb_task_row fb_task_det_row = {
     .eval_free = det_eval_free,
     .headline = det_headline,
     .metrics_json = det_metrics_json,
+    .metrics_text = det_metrics_text,
 };

@@ -135,6 +135,10 @@ static void seg_metrics_json(const fb_mt_metrics *m, fb_strbuf *b) {
   fb_sb_puts(b, "]");
 }
 
+static void seg_metrics_text(const fb_mt_metrics *m, fb_strbuf *b) {
+  fb_sb_printf(b, " mIoU %.4f  pixel accuracy %.4f", m->miou, m->pixel_acc);
+}
+
 const fb_task_row fb_task_seg_row = {
     .id = FB_TASK_SEG,
     .name = "seg",
@@ -158,4 +162,5 @@ const fb_task_row fb_task_seg_row = {
     .eval_free = seg_eval_free,
     .headline = seg_headline,
     .metrics_json = seg_metrics_json,
+    .metrics_text = seg_metrics_text,
 };
