@@ -118,7 +118,7 @@ static void background(FILE *f, const fb_mp_net *m, const layout *L) {
             "stroke-width=\"2\"/><text x=\"4\" y=\"%.1f\">path %d</text>\n", L->path_x[p],
             row_y(p) + BH / 2.0, L->width, row_y(p) + BH / 2.0, row_y(p) + BH - 3, p);
   for (int s = 0; s <= m->arch.n_stages; s++) {
-    char name[16] = "stem";
+    char name[24] = "stem";
     if (s > 0) snprintf(name, sizeof name, "stage %d", s - 1);
     fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"#555\">%s</text>"
             "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#eee\"/>\n",
