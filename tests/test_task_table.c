@@ -21,7 +21,7 @@ static void test_rows(void) {
           "%s: slot, id and name lookups agree", r->name);
     CHECK(strcmp(fb_task_name(r->id), r->name) == 0 && r->title && r->metric, "%s: names", r->name);
     CHECK(r->roots && r->outputs && r->set_targets && r->load_split && r->head_from_data &&
-              r->has_labels && r->eval_open && r->eval_batch && r->eval_finish && r->eval_free &&
+              r->has_labels && r->head_size && r->proxy_lacks && r->eval_open && r->eval_batch && r->eval_finish && r->eval_free &&
               r->headline && r->metrics_json && r->metrics_text && r->add_head &&
               r->output_names[0],
           "%s: every hook set", r->name);

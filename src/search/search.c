@@ -110,19 +110,13 @@ static int check_cfg(const fb_search_cfg *c, fb_status *st) {
 }
 
 static int check_labels(const srch *s, fb_status *st) {
-  const fb_mt_dataset *d = &s->data;
   unsigned list[FB_SEARCH_MAX_TASKS];
   const int T = fb_search_task_list(s->c->tasks, list);
   for (int t = 0; t < T; t++) {
-    unsigned k = list[t];
-    if (k == FB_TASK_CLS && d->num_classes < 1)
-      return fb_fail(st, "%s: --tasks has cls but the proxy set has no class labels", s->c->data_dir);
-    if (k == FB_TASK_DET && d->num_cats < 1)
-      return fb_fail(st, "%s: --tasks has det but the proxy set has no boxes (label it with "
-                     "--det-teacher)", s->c->data_dir);
-    if (k == FB_TASK_SEG && d->num_seg_classes < 1)
-      return fb_fail(st, "%s: --tasks has seg but the proxy set has no masks (label it with "
-                     "--seg-teacher)", s->c->data_dir);
+    const fb_task_row *r = fb_task_row_of(list[t]);
+    if (r->head_size(&s->data) < 1)
+      return fb_fail(st, "%s: --tasks has %s but the proxy set %s", s->c->data_dir, r->name,
+                     r->proxy_lacks);
   }
   return 0;
 }

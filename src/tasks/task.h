@@ -58,6 +58,8 @@ typedef struct fb_task_row {
    * size it asks for, whether the set has labels for it */
   int (*load_split)(const char *dir, const char *split, fb_mt_dataset *d, fb_status *st);
   void (*head_from_data)(const fb_mt_dataset *d, fb_build_opts *o);
+  int (*head_size)(const fb_mt_dataset *d); /* classes, categories... the set gives (0: none) */
+  const char *proxy_lacks; /* a proxy set without its labels: what it says, what to do */
   int (*has_labels)(const fb_mt_dataset *d);
 
   /* evaluation: open (state, prediction files), each batch after the

@@ -115,6 +115,11 @@ check "[ $rc -eq 1 ] && grep -q nope $tmp/err" "missing proxy dir named: $(cat $
 check "[ $rc -eq 1 ] && grep -q 'not a supernet' $tmp/err" "a chain arch is not a supernet"
 "$FBNET" search "${S[@]}" --out "$tmp/r6" --resume > /dev/null 2> "$tmp/err"; rc=$?
 check "[ $rc -eq 1 ] && grep -q checkpoint.safetensors $tmp/err" "resume without a checkpoint names the file"
+"$FBNET" label --det-teacher "$tmp/tdet/weights.safetensors" --images "$tmp/sc/proxy/train" \
+  --out "$tmp/proxy_det" --quiet > /dev/null 2>&1
+"$FBNET" search "${S[@]}" --data "$tmp/proxy_det" --tasks det,seg --out "$tmp/r7" > /dev/null 2> "$tmp/err"; rc=$?
+check "[ $rc -eq 1 ] && grep -q 'has seg but the proxy set has no masks (label it with --seg-teacher)' $tmp/err" \
+  "a proxy set without masks for --tasks seg: says how to label it ($(tail -n 1 $tmp/err))"
 "$FBNET" derive --run "$tmp/r1" --task det --bits 0101 > /dev/null 2> "$tmp/err"; rc=$?
 check "[ $rc -eq 1 ] && grep -q '55 bits' $tmp/err" "derive --bits of the wrong length"
 exit $fail

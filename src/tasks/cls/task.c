@@ -71,6 +71,8 @@ static void cls_head_from_data(const fb_mt_dataset *d, fb_build_opts *o) {
   o->num_classes = d->num_classes;
 }
 
+static int cls_head_size(const fb_mt_dataset *d) { return d->num_classes; }
+
 /* every image has a class */
 static int cls_has_labels(const fb_mt_dataset *d) {
   for (int i = 0; i < d->n; i++)
@@ -241,6 +243,8 @@ const fb_task_row fb_task_cls_row = {
     .set_targets = cls_set_targets,
     .load_split = cls_load_split,
     .head_from_data = cls_head_from_data,
+    .head_size = cls_head_size,
+    .proxy_lacks = "has no class labels",
     .has_labels = cls_has_labels,
     .eval_open = cls_eval_open,
     .eval_batch = cls_eval_batch,

@@ -55,6 +55,8 @@ static void det_head_from_data(const fb_mt_dataset *d, fb_build_opts *o) {
   o->num_cats = d->num_cats;
 }
 
+static int det_head_size(const fb_mt_dataset *d) { return d->num_cats; }
+
 /* any image annotated (an image may have no box) */
 static int det_has_labels(const fb_mt_dataset *d) {
   for (int i = 0; i < d->n; i++)
@@ -208,6 +210,8 @@ const fb_task_row fb_task_det_row = {
     .set_targets = det_set_targets,
     .load_split = det_load_split,
     .head_from_data = det_head_from_data,
+    .head_size = det_head_size,
+    .proxy_lacks = "has no boxes (label it with --det-teacher)",
     .has_labels = det_has_labels,
     .eval_open = det_eval_open,
     .eval_batch = det_eval_batch,

@@ -50,6 +50,8 @@ static void seg_head_from_data(const fb_mt_dataset *d, fb_build_opts *o) {
   o->num_seg_classes = d->num_seg_classes;
 }
 
+static int seg_head_size(const fb_mt_dataset *d) { return d->num_seg_classes; }
+
 /* any image has a mask */
 static int seg_has_labels(const fb_mt_dataset *d) {
   for (int i = 0; i < d->n; i++)
@@ -155,6 +157,8 @@ const fb_task_row fb_task_seg_row = {
     .set_targets = seg_set_targets,
     .load_split = seg_load_split,
     .head_from_data = seg_head_from_data,
+    .head_size = seg_head_size,
+    .proxy_lacks = "has no masks (label it with --seg-teacher)",
     .has_labels = seg_has_labels,
     .eval_open = seg_eval_open,
     .eval_batch = seg_eval_batch,
