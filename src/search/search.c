@@ -77,8 +77,6 @@ fb_build_opts fb_search_deploy_opts(const fb_search_cfg *c) {
 
 int fb_search_task_list(unsigned tasks, unsigned *list) { return fb_task_list(tasks, list); }
 
-static int task_slot(unsigned task) { return fb_task_slot(task); }
-
 typedef struct srch {
   const fb_search_cfg *c;
   fb_mt_dataset data;
@@ -181,7 +179,7 @@ static int load_latency(fb_searcher *s, const fb_build_opts *deploy, fb_status *
   if (*warn && (!c->dist || c->dist->rank == 0))
     fb_log(c->log, FB_LOG_WARN, "fbnet search: warning: %s: %s", c->latency_table, warn);
   for (int t = 0; t < s->T; t++) {
-    const double target = c->latency_target[task_slot(s->task[t])];
+    const double target = c->latency_target[s->slot[t]];
     s->lat_task[t] = fb_lat_entry_task(e, s->task[t]);
     if (!s->lat_task[t]) {
       if (target > 0)
@@ -208,6 +206,7 @@ int fb_searcher_init(fb_searcher *s, const fb_search_cfg *c, fb_net *net, fb_sta
   s->c = c;
   s->net = net;
   s->T = fb_search_task_list(c->tasks, s->task);
+  for (int t = 0; t < s->T; t++) s->slot[t] = fb_task_slot(s->task[t]);
   if (!net->mp || net->mp->n_bits < 1)
     return fb_fail(st, "%s: the network has no searchable bits", net->name);
   s->B = net->mp->n_bits;
@@ -405,7 +404,7 @@ static void set_loss_weights(fb_searcher *s, const double *rho) {
   for (int t = 0; t < s->T; t++)
     for (int k = 0; k < s->n_roots[t]; k++)
       s->net->g.nodes[s->roots[t][k]].loss_weight =
-          (float)(s->base_w[t][k] * s->c->gamma[task_slot(s->task[t])] * rho[t]);
+          (float)(s->base_w[t][k] * s->c->gamma[s->slot[t]] * rho[t]);
 }
 
 static void task_losses(void *ctx, double *loss) {
@@ -513,14 +512,14 @@ static void resource_terms(fb_searcher *s) {
     const uint8_t *mask = s->masks + (size_t)k * s->B;
     double *pack = s->mine + (size_t)k * sample_doubles(s) + s->B;
     for (int t = 0; t < s->T; t++) {
-      const double target = s->c->flops_target[task_slot(s->task[t])];
+      const double target = s->c->flops_target[s->slot[t]];
       const double macs = fb_mp_task_cost(s->cost_net, mask, s->task[t]).macs;
       double pen = fb_flops_penalty(macs, target, s->c->flops_lambda);
       if (s->reward_hook) pen += s->reward_hook(s->hook_ctx, s->task[t], mask, s->B);
       double ms = 0;
       if (s->lat_task[t]) {
         ms = fb_lat_predict(s->lat_task[t], s->cost_net, mask, s->task[t]);
-        pen += fb_flops_penalty(ms, s->c->latency_target[task_slot(s->task[t])],
+        pen += fb_flops_penalty(ms, s->c->latency_target[s->slot[t]],
                                 s->c->flops_lambda);
       }
       pack[s->T + t] = pen;

@@ -108,6 +108,7 @@ typedef struct fb_searcher {
   fb_schedule sched;
   int T, B;
   unsigned task[FB_SEARCH_MAX_TASKS];
+  int slot[FB_SEARCH_MAX_TASKS]; /* task[t]'s slot in the task table: per-task options */
   int n_roots[FB_SEARCH_MAX_TASKS], roots[FB_SEARCH_MAX_TASKS][4];
   float base_w[FB_SEARCH_MAX_TASKS][4]; /* the heads' own loss weights */
   uint8_t *mask;             /* the architecture of the current step */
